@@ -1,1 +1,2 @@
 //! RISC-V (RV64GC) backend.
+pub mod frame;
