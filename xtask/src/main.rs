@@ -41,7 +41,7 @@ enum Cmd {
 
 fn parse_args(args: &[String]) -> Result<Cmd> {
     let Some((cmd, rest)) = args.split_first() else {
-        return Ok(Cmd::Help);
+        bail!("no command given");
     };
     let no_more = |rest: &[String]| -> Result<()> {
         if let Some(extra) = rest.first() {
@@ -125,9 +125,11 @@ fn run() -> Result<i32> {
 }
 
 /// `cargo test --workspace` of the host workspace, echoed and captured.
+/// `--no-fail-fast` so one failing test binary does not hide the counts of
+/// the others.
 fn host_tests() -> Result<HostVerdict> {
     let mut cmd = Command::new("cargo");
-    cmd.args(["test", "--workspace"])
+    cmd.args(["test", "--workspace", "--no-fail-fast"])
         .current_dir(workspace_root());
     // Variables cargo set for the xtask binary itself describe this package,
     // not the workspace under test.
@@ -146,7 +148,7 @@ fn host_tests() -> Result<HostVerdict> {
             cmd.env_remove(&name);
         }
     }
-    eprintln!("xtask: cargo test --workspace");
+    eprintln!("xtask: cargo test --workspace --no-fail-fast");
     let cap = run_captured(cmd, None, true)?;
     Ok(HostVerdict {
         summary: parse_libtest(&cap.output),
