@@ -1,2 +1,5 @@
 //! RISC-V (RV64GC) backend.
+pub mod decode;
 pub mod frame;
+pub mod insn;
+pub mod simulate;

@@ -1,0 +1,712 @@
+//! Simulation of the PC-relative instructions.
+//!
+//! These read or write the pc, so they cannot run from an out-of-line slot:
+//! the probe computes their effect here instead. Each form has one small
+//! function that pulls its fields out of the encoding (drawn above it), and
+//! [`simulate`] applies the result to a register file. All pure, so the host
+//! tests them without a kernel.
+
+use super::insn::{bits, sext, Insn, Reg};
+
+/// Branch condition, compared as `rs1 <cond> rs2`.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum Cond {
+    Eq,
+    Ne,
+    /// Signed less than.
+    Lt,
+    /// Signed greater or equal.
+    Ge,
+    /// Unsigned less than.
+    Ltu,
+    /// Unsigned greater or equal.
+    Geu,
+}
+
+impl Cond {
+    /// Whether the branch is taken for these operand values.
+    pub fn holds(self, a: usize, b: usize) -> bool {
+        match self {
+            Cond::Eq => a == b,
+            Cond::Ne => a != b,
+            Cond::Lt => (a as isize) < (b as isize),
+            Cond::Ge => (a as isize) >= (b as isize),
+            Cond::Ltu => a < b,
+            Cond::Geu => a >= b,
+        }
+    }
+}
+
+/// A decoded PC-relative instruction. Immediates are byte offsets, already
+/// scaled and sign-extended.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum SimOp {
+    /// `rd = pc + imm`.
+    Auipc { rd: Reg, imm: i64 },
+    /// `rd = pc + len; pc += offset`. Also `c.j` (rd = x0).
+    Jal { rd: Reg, offset: i64 },
+    /// `rd = pc + len; pc = (rs1 + offset) & !1`. Also `c.jr` (rd = x0) and
+    /// `c.jalr` (rd = ra).
+    Jalr { rd: Reg, rs1: Reg, offset: i64 },
+    /// `if rs1 <cond> rs2 { pc += offset }`. Also `c.beqz` / `c.bnez`
+    /// (rs2 = x0).
+    Branch {
+        cond: Cond,
+        rs1: Reg,
+        rs2: Reg,
+        offset: i64,
+    },
+}
+
+/// Executes `op` found at `pc` with length `len` (2 or 4: the link value is
+/// `pc + len`) on the integer registers `x` (`x[0]` is treated as zero on read
+/// and never written). Returns the next pc.
+pub fn simulate(op: SimOp, pc: usize, len: usize, x: &mut [usize; 32]) -> usize {
+    let next = pc.wrapping_add(len);
+    match op {
+        SimOp::Auipc { rd, imm } => {
+            write(x, rd, add(pc, imm));
+            next
+        }
+        SimOp::Jal { rd, offset } => {
+            write(x, rd, next);
+            add(pc, offset)
+        }
+        SimOp::Jalr { rd, rs1, offset } => {
+            // Read rs1 before writing rd: `jalr ra, 0(ra)` is legal.
+            let target = add(read(x, rs1), offset) & !1;
+            write(x, rd, next);
+            target
+        }
+        SimOp::Branch {
+            cond,
+            rs1,
+            rs2,
+            offset,
+        } => {
+            if cond.holds(read(x, rs1), read(x, rs2)) {
+                add(pc, offset)
+            } else {
+                next
+            }
+        }
+    }
+}
+
+fn read(x: &[usize; 32], r: Reg) -> usize {
+    match r.index() {
+        0 => 0,
+        i => x[i],
+    }
+}
+
+fn write(x: &mut [usize; 32], r: Reg, value: usize) {
+    // x0 is hard-wired to zero: writes to it are discarded.
+    if r.index() != 0 {
+        x[r.index()] = value;
+    }
+}
+
+/// Address arithmetic wraps, as in hardware.
+fn add(base: usize, offset: i64) -> usize {
+    base.wrapping_add(offset as usize)
+}
+
+// ---------------------------------------------------------------------------
+// Field extraction, one function per encoding. The decoder has already
+// checked opcode and funct fields; these only pull out operands.
+// ---------------------------------------------------------------------------
+
+//  31                        12 11     7 6       0
+// +----------------------------+--------+---------+
+// |         imm[31:12]         |   rd   | 0010111 |  auipc
+// +----------------------------+--------+---------+
+pub(crate) fn auipc(insn: Insn) -> SimOp {
+    let raw = insn.raw();
+    SimOp::Auipc {
+        rd: Reg::from_field(bits(raw, 11, 7)),
+        imm: sext(raw & 0xffff_f000, 32),
+    }
+}
+
+//  31      30          21     20     19        12 11     7 6       0
+// +-------+--------------+-------+-----------+--------+---------+
+// |imm[20]|  imm[10:1]   |imm[11]| imm[19:12]|   rd   | 1101111 |  jal
+// +-------+--------------+-------+-----------+--------+---------+
+pub(crate) fn jal(insn: Insn) -> SimOp {
+    let raw = insn.raw();
+    let imm = bits(raw, 31, 31) << 20
+        | bits(raw, 19, 12) << 12
+        | bits(raw, 20, 20) << 11
+        | bits(raw, 30, 21) << 1;
+    SimOp::Jal {
+        rd: Reg::from_field(bits(raw, 11, 7)),
+        offset: sext(imm, 21),
+    }
+}
+
+//  31          20 19    15 14  12 11     7 6       0
+// +--------------+--------+------+--------+---------+
+// |  imm[11:0]   |  rs1   | 000  |   rd   | 1100111 |  jalr
+// +--------------+--------+------+--------+---------+
+pub(crate) fn jalr(insn: Insn) -> SimOp {
+    let raw = insn.raw();
+    SimOp::Jalr {
+        rd: Reg::from_field(bits(raw, 11, 7)),
+        rs1: Reg::from_field(bits(raw, 19, 15)),
+        offset: sext(bits(raw, 31, 20), 12),
+    }
+}
+
+//  31      30      25 24   20 19   15 14  12 11      8     7    6       0
+// +-------+----------+-------+-------+------+---------+-------+---------+
+// |imm[12]|imm[10:5] |  rs2  |  rs1  |funct3|imm[4:1] |imm[11]| 1100011 |
+// +-------+----------+-------+-------+------+---------+-------+---------+
+//   funct3: 000 beq, 001 bne, 100 blt, 101 bge, 110 bltu, 111 bgeu
+pub(crate) fn branch(insn: Insn, cond: Cond) -> SimOp {
+    let raw = insn.raw();
+    let imm = bits(raw, 31, 31) << 12
+        | bits(raw, 7, 7) << 11
+        | bits(raw, 30, 25) << 5
+        | bits(raw, 11, 8) << 1;
+    SimOp::Branch {
+        cond,
+        rs1: Reg::from_field(bits(raw, 19, 15)),
+        rs2: Reg::from_field(bits(raw, 24, 20)),
+        offset: sext(imm, 13),
+    }
+}
+
+//  15  13 12                                    2 1  0
+// +------+---------------------------------------+----+
+// | 101  | imm[11|4|9:8|10|6|7|3:1|5]            | 01 |  c.j
+// +------+---------------------------------------+----+
+pub(crate) fn c_j(insn: Insn) -> SimOp {
+    let raw = insn.raw();
+    let imm = bits(raw, 12, 12) << 11
+        | bits(raw, 11, 11) << 4
+        | bits(raw, 10, 9) << 8
+        | bits(raw, 8, 8) << 10
+        | bits(raw, 7, 7) << 6
+        | bits(raw, 6, 6) << 7
+        | bits(raw, 5, 3) << 1
+        | bits(raw, 2, 2) << 5;
+    SimOp::Jal {
+        rd: Reg::ZERO,
+        offset: sext(imm, 12),
+    }
+}
+
+//  15  13 12 11       7 6        2 1  0
+// +------+--+----------+----------+----+
+// | 100  |0 | rs1!=0   |  00000   | 10 |  c.jr   (jalr x0, 0(rs1))
+// | 100  |1 | rs1!=0   |  00000   | 10 |  c.jalr (jalr ra, 0(rs1))
+// +------+--+----------+----------+----+
+pub(crate) fn c_jr_jalr(insn: Insn) -> SimOp {
+    let raw = insn.raw();
+    let rd = if bits(raw, 12, 12) == 1 {
+        Reg::RA
+    } else {
+        Reg::ZERO
+    };
+    SimOp::Jalr {
+        rd,
+        rs1: Reg::from_field(bits(raw, 11, 7)),
+        offset: 0,
+    }
+}
+
+//  15  13 12      10 9    7 6            2 1  0
+// +------+----------+------+--------------+----+
+// | 110  |imm[8|4:3]| rs1' |imm[7:6|2:1|5]| 01 |  c.beqz (beq rs1', x0)
+// | 111  |imm[8|4:3]| rs1' |imm[7:6|2:1|5]| 01 |  c.bnez (bne rs1', x0)
+// +------+----------+------+--------------+----+
+pub(crate) fn c_beqz_bnez(insn: Insn) -> SimOp {
+    let raw = insn.raw();
+    let imm = bits(raw, 12, 12) << 8
+        | bits(raw, 6, 5) << 6
+        | bits(raw, 2, 2) << 5
+        | bits(raw, 11, 10) << 3
+        | bits(raw, 4, 3) << 1;
+    let cond = if bits(raw, 13, 13) == 0 {
+        Cond::Eq
+    } else {
+        Cond::Ne
+    };
+    SimOp::Branch {
+        cond,
+        rs1: Reg::from_compressed_field(bits(raw, 9, 7)),
+        rs2: Reg::ZERO,
+        offset: sext(imm, 9),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(raw: u32) -> SimOp {
+        let insn = Insn::from_parcels(raw as u16, (raw >> 16) as u16).unwrap();
+        match super::super::decode::decode(insn).action {
+            super::super::decode::Action::Simulate(op) => op,
+            other => panic!("{raw:#x}: expected Simulate, got {other:?}"),
+        }
+    }
+
+    fn regs() -> [usize; 32] {
+        core::array::from_fn(|i| 0x1000 * i)
+    }
+
+    // Encodings assembled by hand from the ISA manual, cross-checked against
+    // well-known disassembly (`j .-4` = ffdff06f, `bnez a0,.-4` = fe051ee3...).
+    #[test]
+    fn decode_fields() {
+        let (ra, a0, a1, a5, s0) = (Reg::RA, Reg(10), Reg(11), Reg(15), Reg::S0);
+        let cases: &[(u32, SimOp)] = &[
+            // auipc
+            (
+                0x1234_5297,
+                SimOp::Auipc {
+                    rd: Reg::T0,
+                    imm: 0x1234_5000,
+                },
+            ),
+            (
+                0xffff_f517,
+                SimOp::Auipc {
+                    rd: a0,
+                    imm: -0x1000,
+                },
+            ),
+            (
+                0x8000_0017,
+                SimOp::Auipc {
+                    rd: Reg::ZERO,
+                    imm: -0x8000_0000,
+                },
+            ),
+            (
+                0x7fff_f017,
+                SimOp::Auipc {
+                    rd: Reg::ZERO,
+                    imm: 0x7fff_f000,
+                },
+            ),
+            // jal
+            (
+                0x0100_00ef,
+                SimOp::Jal {
+                    rd: ra,
+                    offset: 0x10,
+                },
+            ),
+            (
+                0xffdf_f06f,
+                SimOp::Jal {
+                    rd: Reg::ZERO,
+                    offset: -4,
+                },
+            ),
+            (
+                0x7fff_f06f,
+                SimOp::Jal {
+                    rd: Reg::ZERO,
+                    offset: 0xf_fffe,
+                },
+            ),
+            (
+                0x8000_006f,
+                SimOp::Jal {
+                    rd: Reg::ZERO,
+                    offset: -0x10_0000,
+                },
+            ),
+            (
+                0x0010_00ef,
+                SimOp::Jal {
+                    rd: ra,
+                    offset: 0x800,
+                },
+            ), // imm[11] alone
+            (
+                0x0000_10ef,
+                SimOp::Jal {
+                    rd: ra,
+                    offset: 0x1000,
+                },
+            ), // imm[12] alone
+            // jalr
+            (
+                0x0000_8067,
+                SimOp::Jalr {
+                    rd: Reg::ZERO,
+                    rs1: ra,
+                    offset: 0,
+                },
+            ), // ret
+            (
+                0xff80_80e7,
+                SimOp::Jalr {
+                    rd: ra,
+                    rs1: ra,
+                    offset: -8,
+                },
+            ),
+            (
+                0x7ff7_80e7,
+                SimOp::Jalr {
+                    rd: ra,
+                    rs1: a5,
+                    offset: 2047,
+                },
+            ),
+            (
+                0x8007_8067,
+                SimOp::Jalr {
+                    rd: Reg::ZERO,
+                    rs1: a5,
+                    offset: -2048,
+                },
+            ),
+            // branches
+            (
+                0x00b5_0463,
+                SimOp::Branch {
+                    cond: Cond::Eq,
+                    rs1: a0,
+                    rs2: a1,
+                    offset: 8,
+                },
+            ),
+            (
+                0xfe05_1ee3,
+                SimOp::Branch {
+                    cond: Cond::Ne,
+                    rs1: a0,
+                    rs2: Reg::ZERO,
+                    offset: -4,
+                },
+            ),
+            (
+                0x7e00_0fe3,
+                SimOp::Branch {
+                    cond: Cond::Eq,
+                    rs1: Reg::ZERO,
+                    rs2: Reg::ZERO,
+                    offset: 4094,
+                },
+            ),
+            (
+                0x8000_0063,
+                SimOp::Branch {
+                    cond: Cond::Eq,
+                    rs1: Reg::ZERO,
+                    rs2: Reg::ZERO,
+                    offset: -4096,
+                },
+            ),
+            (
+                0x00b5_4463,
+                SimOp::Branch {
+                    cond: Cond::Lt,
+                    rs1: a0,
+                    rs2: a1,
+                    offset: 8,
+                },
+            ),
+            (
+                0x00b5_5463,
+                SimOp::Branch {
+                    cond: Cond::Ge,
+                    rs1: a0,
+                    rs2: a1,
+                    offset: 8,
+                },
+            ),
+            (
+                0x00b5_6463,
+                SimOp::Branch {
+                    cond: Cond::Ltu,
+                    rs1: a0,
+                    rs2: a1,
+                    offset: 8,
+                },
+            ),
+            (
+                0x00b5_7463,
+                SimOp::Branch {
+                    cond: Cond::Geu,
+                    rs1: a0,
+                    rs2: a1,
+                    offset: 8,
+                },
+            ),
+            (
+                0x0000_0063 | 1 << 7,
+                SimOp::Branch {
+                    cond: Cond::Eq,
+                    rs1: Reg::ZERO,
+                    rs2: Reg::ZERO,
+                    offset: 0x800,
+                },
+            ),
+            // c.j
+            (
+                0xa001,
+                SimOp::Jal {
+                    rd: Reg::ZERO,
+                    offset: 0,
+                },
+            ),
+            (
+                0xbffd,
+                SimOp::Jal {
+                    rd: Reg::ZERO,
+                    offset: -2,
+                },
+            ),
+            (
+                0xaffd,
+                SimOp::Jal {
+                    rd: Reg::ZERO,
+                    offset: 2046,
+                },
+            ),
+            (
+                0xb001,
+                SimOp::Jal {
+                    rd: Reg::ZERO,
+                    offset: -2048,
+                },
+            ),
+            (
+                0xa011,
+                SimOp::Jal {
+                    rd: Reg::ZERO,
+                    offset: 4,
+                },
+            ), // imm[3:1] = 010
+            // c.jr / c.jalr
+            (
+                0x8082,
+                SimOp::Jalr {
+                    rd: Reg::ZERO,
+                    rs1: ra,
+                    offset: 0,
+                },
+            ), // ret
+            (
+                0x9782,
+                SimOp::Jalr {
+                    rd: ra,
+                    rs1: a5,
+                    offset: 0,
+                },
+            ),
+            (
+                0x9082,
+                SimOp::Jalr {
+                    rd: ra,
+                    rs1: ra,
+                    offset: 0,
+                },
+            ),
+            // c.beqz / c.bnez
+            (
+                0xc101,
+                SimOp::Branch {
+                    cond: Cond::Eq,
+                    rs1: a0,
+                    rs2: Reg::ZERO,
+                    offset: 0,
+                },
+            ),
+            (
+                0xfc7d,
+                SimOp::Branch {
+                    cond: Cond::Ne,
+                    rs1: s0,
+                    rs2: Reg::ZERO,
+                    offset: -2,
+                },
+            ),
+            (
+                0xec7d,
+                SimOp::Branch {
+                    cond: Cond::Ne,
+                    rs1: s0,
+                    rs2: Reg::ZERO,
+                    offset: 254,
+                },
+            ),
+            (
+                0xd001,
+                SimOp::Branch {
+                    cond: Cond::Eq,
+                    rs1: s0,
+                    rs2: Reg::ZERO,
+                    offset: -256,
+                },
+            ),
+            (
+                0xc009,
+                SimOp::Branch {
+                    cond: Cond::Eq,
+                    rs1: s0,
+                    rs2: Reg::ZERO,
+                    offset: 2,
+                },
+            ), // imm[1]
+        ];
+        for &(raw, want) in cases {
+            assert_eq!(op(raw), want, "{raw:#x}");
+        }
+    }
+
+    #[test]
+    fn auipc_and_jumps() {
+        let mut x = regs();
+        let pc = 0x8020_0000;
+        assert_eq!(simulate(op(0xffff_f517), pc, 4, &mut x), pc + 4);
+        assert_eq!(x[10], pc - 0x1000);
+
+        let mut x = regs();
+        assert_eq!(simulate(op(0x0100_00ef), pc, 4, &mut x), pc + 0x10);
+        assert_eq!(x[1], pc + 4);
+
+        let mut x = regs();
+        assert_eq!(simulate(op(0xffdf_f06f), pc, 4, &mut x), pc - 4);
+        assert_eq!(x, regs(), "jal x0 links nowhere");
+
+        // jalr ra, -8(ra): the target uses the old ra.
+        let mut x = regs();
+        x[1] = 0x9000_0001;
+        assert_eq!(simulate(op(0xff80_80e7), pc, 4, &mut x), 0x8fff_fff8);
+        assert_eq!(x[1], pc + 4);
+
+        // jalr clears bit 0 of the target.
+        let mut x = regs();
+        x[15] = 0x4000;
+        assert_eq!(simulate(op(0x7ff7_80e7), pc, 4, &mut x), 0x4000 + 2046);
+
+        // c.jalr a5 links pc + 2; c.jr ra does not link.
+        let mut x = regs();
+        assert_eq!(simulate(op(0x9782), pc, 2, &mut x), 0xf000);
+        assert_eq!(x[1], pc + 2);
+        let mut x = regs();
+        assert_eq!(simulate(op(0x8082), pc, 2, &mut x), 0x1000);
+        assert_eq!(x, regs());
+
+        // c.jalr ra: rd == rs1.
+        let mut x = regs();
+        assert_eq!(simulate(op(0x9082), pc, 2, &mut x), 0x1000);
+        assert_eq!(x[1], pc + 2);
+
+        // c.j
+        let mut x = regs();
+        assert_eq!(simulate(op(0xb001), pc, 2, &mut x), pc - 2048);
+        assert_eq!(x, regs());
+
+        // Address arithmetic wraps like hardware.
+        let mut x = regs();
+        assert_eq!(simulate(op(0xffdf_f06f), 0, 4, &mut x), usize::MAX - 3);
+    }
+
+    #[test]
+    fn x0_rules() {
+        // jalr x0 as rd does not write; x0 as rs1 reads zero even if x[0]
+        // holds garbage.
+        let mut x = regs();
+        x[0] = 0xdead_beef;
+        let jalr = SimOp::Jalr {
+            rd: Reg::ZERO,
+            rs1: Reg::ZERO,
+            offset: 0x101,
+        };
+        assert_eq!(simulate(jalr, 0x100, 4, &mut x), 0x100);
+        assert_eq!(x[0], 0xdead_beef, "x0 is never written");
+
+        let auipc = SimOp::Auipc {
+            rd: Reg::ZERO,
+            imm: 0x1000,
+        };
+        assert_eq!(simulate(auipc, 0x100, 4, &mut x), 0x104);
+        assert_eq!(x[0], 0xdead_beef);
+
+        let b = SimOp::Branch {
+            cond: Cond::Eq,
+            rs1: Reg::ZERO,
+            rs2: Reg(5),
+            offset: 64,
+        };
+        x[5] = 0;
+        assert_eq!(simulate(b, 0x100, 4, &mut x), 0x140, "x0 reads as zero");
+        x[5] = 0xdead_beef;
+        assert_eq!(simulate(b, 0x100, 4, &mut x), 0x104, "x[5] != 0: not taken");
+    }
+
+    #[test]
+    fn branch_conditions() {
+        const NEG1: usize = usize::MAX;
+        const MIN: usize = 1 << 63;
+        const MAX: usize = (1 << 63) - 1;
+        // (cond, a, b, taken)
+        let cases = [
+            (Cond::Eq, 5, 5, true),
+            (Cond::Eq, 5, 6, false),
+            (Cond::Ne, 5, 6, true),
+            (Cond::Ne, NEG1, NEG1, false),
+            (Cond::Lt, NEG1, 0, true), // -1 < 0 signed
+            (Cond::Lt, 0, NEG1, false),
+            (Cond::Lt, MIN, MAX, true),
+            (Cond::Lt, 3, 3, false),
+            (Cond::Ge, 0, NEG1, true),
+            (Cond::Ge, NEG1, 0, false),
+            (Cond::Ge, 3, 3, true),
+            (Cond::Ge, MAX, MIN, true),
+            (Cond::Ltu, 0, NEG1, true), // 0 < 2^64-1 unsigned
+            (Cond::Ltu, NEG1, 0, false),
+            (Cond::Ltu, MAX, MIN, true),
+            (Cond::Ltu, 3, 3, false),
+            (Cond::Geu, NEG1, 0, true),
+            (Cond::Geu, 0, NEG1, false),
+            (Cond::Geu, 3, 3, true),
+            (Cond::Geu, MAX, MIN, false),
+        ];
+        let pc: usize = 0x8000_1000;
+        for (cond, a, b, taken) in cases {
+            let mut x = regs();
+            x[10] = a;
+            x[11] = b;
+            let before = x;
+            for offset in [-4096i64, -2, 8, 4094] {
+                let op = SimOp::Branch {
+                    cond,
+                    rs1: Reg(10),
+                    rs2: Reg(11),
+                    offset,
+                };
+                let want = if taken {
+                    pc.wrapping_add(offset as usize)
+                } else {
+                    pc + 4
+                };
+                assert_eq!(simulate(op, pc, 4, &mut x), want, "{cond:?} {a:#x} {b:#x}");
+                assert_eq!(x, before, "branches write no register");
+            }
+        }
+        // Decoded branches behave the same: blt a0, a1, 8 / bltu a0, a1, 8.
+        let mut x = regs();
+        x[10] = NEG1;
+        x[11] = 1;
+        assert_eq!(simulate(op(0x00b5_4463), pc, 4, &mut x), pc + 8);
+        assert_eq!(simulate(op(0x00b5_6463), pc, 4, &mut x), pc + 4);
+        // c.beqz / c.bnez: not-taken falls through to pc + 2.
+        x[8] = 0;
+        assert_eq!(simulate(op(0xd001), pc, 2, &mut x), pc - 256);
+        assert_eq!(simulate(op(0xec7d), pc, 2, &mut x), pc + 2);
+        x[8] = 7;
+        assert_eq!(simulate(op(0xd001), pc, 2, &mut x), pc + 2);
+        assert_eq!(simulate(op(0xec7d), pc, 2, &mut x), pc + 254);
+    }
+}
