@@ -257,306 +257,76 @@ mod tests {
         core::array::from_fn(|i| 0x1000 * i)
     }
 
+    // Short constructors so the table below stays one case per line.
+    fn au(rd: Reg, imm: i64) -> SimOp {
+        SimOp::Auipc { rd, imm }
+    }
+    fn j(rd: Reg, offset: i64) -> SimOp {
+        SimOp::Jal { rd, offset }
+    }
+    fn jr(rd: Reg, rs1: Reg, offset: i64) -> SimOp {
+        SimOp::Jalr { rd, rs1, offset }
+    }
+    fn b(cond: Cond, rs1: Reg, rs2: Reg, offset: i64) -> SimOp {
+        SimOp::Branch {
+            cond,
+            rs1,
+            rs2,
+            offset,
+        }
+    }
+
     // Encodings assembled by hand from the ISA manual, cross-checked against
     // well-known disassembly (`j .-4` = ffdff06f, `bnez a0,.-4` = fe051ee3...).
     #[test]
     fn decode_fields() {
-        let (ra, a0, a1, a5, s0) = (Reg::RA, Reg(10), Reg(11), Reg(15), Reg::S0);
+        use Cond::*;
+        let (z, ra, t0, s0, a0, a1, a5) = (
+            Reg::ZERO,
+            Reg::RA,
+            Reg::T0,
+            Reg::S0,
+            Reg(10),
+            Reg(11),
+            Reg(15),
+        );
         let cases: &[(u32, SimOp)] = &[
-            // auipc
-            (
-                0x1234_5297,
-                SimOp::Auipc {
-                    rd: Reg::T0,
-                    imm: 0x1234_5000,
-                },
-            ),
-            (
-                0xffff_f517,
-                SimOp::Auipc {
-                    rd: a0,
-                    imm: -0x1000,
-                },
-            ),
-            (
-                0x8000_0017,
-                SimOp::Auipc {
-                    rd: Reg::ZERO,
-                    imm: -0x8000_0000,
-                },
-            ),
-            (
-                0x7fff_f017,
-                SimOp::Auipc {
-                    rd: Reg::ZERO,
-                    imm: 0x7fff_f000,
-                },
-            ),
-            // jal
-            (
-                0x0100_00ef,
-                SimOp::Jal {
-                    rd: ra,
-                    offset: 0x10,
-                },
-            ),
-            (
-                0xffdf_f06f,
-                SimOp::Jal {
-                    rd: Reg::ZERO,
-                    offset: -4,
-                },
-            ),
-            (
-                0x7fff_f06f,
-                SimOp::Jal {
-                    rd: Reg::ZERO,
-                    offset: 0xf_fffe,
-                },
-            ),
-            (
-                0x8000_006f,
-                SimOp::Jal {
-                    rd: Reg::ZERO,
-                    offset: -0x10_0000,
-                },
-            ),
-            (
-                0x0010_00ef,
-                SimOp::Jal {
-                    rd: ra,
-                    offset: 0x800,
-                },
-            ), // imm[11] alone
-            (
-                0x0000_10ef,
-                SimOp::Jal {
-                    rd: ra,
-                    offset: 0x1000,
-                },
-            ), // imm[12] alone
-            // jalr
-            (
-                0x0000_8067,
-                SimOp::Jalr {
-                    rd: Reg::ZERO,
-                    rs1: ra,
-                    offset: 0,
-                },
-            ), // ret
-            (
-                0xff80_80e7,
-                SimOp::Jalr {
-                    rd: ra,
-                    rs1: ra,
-                    offset: -8,
-                },
-            ),
-            (
-                0x7ff7_80e7,
-                SimOp::Jalr {
-                    rd: ra,
-                    rs1: a5,
-                    offset: 2047,
-                },
-            ),
-            (
-                0x8007_8067,
-                SimOp::Jalr {
-                    rd: Reg::ZERO,
-                    rs1: a5,
-                    offset: -2048,
-                },
-            ),
-            // branches
-            (
-                0x00b5_0463,
-                SimOp::Branch {
-                    cond: Cond::Eq,
-                    rs1: a0,
-                    rs2: a1,
-                    offset: 8,
-                },
-            ),
-            (
-                0xfe05_1ee3,
-                SimOp::Branch {
-                    cond: Cond::Ne,
-                    rs1: a0,
-                    rs2: Reg::ZERO,
-                    offset: -4,
-                },
-            ),
-            (
-                0x7e00_0fe3,
-                SimOp::Branch {
-                    cond: Cond::Eq,
-                    rs1: Reg::ZERO,
-                    rs2: Reg::ZERO,
-                    offset: 4094,
-                },
-            ),
-            (
-                0x8000_0063,
-                SimOp::Branch {
-                    cond: Cond::Eq,
-                    rs1: Reg::ZERO,
-                    rs2: Reg::ZERO,
-                    offset: -4096,
-                },
-            ),
-            (
-                0x00b5_4463,
-                SimOp::Branch {
-                    cond: Cond::Lt,
-                    rs1: a0,
-                    rs2: a1,
-                    offset: 8,
-                },
-            ),
-            (
-                0x00b5_5463,
-                SimOp::Branch {
-                    cond: Cond::Ge,
-                    rs1: a0,
-                    rs2: a1,
-                    offset: 8,
-                },
-            ),
-            (
-                0x00b5_6463,
-                SimOp::Branch {
-                    cond: Cond::Ltu,
-                    rs1: a0,
-                    rs2: a1,
-                    offset: 8,
-                },
-            ),
-            (
-                0x00b5_7463,
-                SimOp::Branch {
-                    cond: Cond::Geu,
-                    rs1: a0,
-                    rs2: a1,
-                    offset: 8,
-                },
-            ),
-            (
-                0x0000_0063 | 1 << 7,
-                SimOp::Branch {
-                    cond: Cond::Eq,
-                    rs1: Reg::ZERO,
-                    rs2: Reg::ZERO,
-                    offset: 0x800,
-                },
-            ),
-            // c.j
-            (
-                0xa001,
-                SimOp::Jal {
-                    rd: Reg::ZERO,
-                    offset: 0,
-                },
-            ),
-            (
-                0xbffd,
-                SimOp::Jal {
-                    rd: Reg::ZERO,
-                    offset: -2,
-                },
-            ),
-            (
-                0xaffd,
-                SimOp::Jal {
-                    rd: Reg::ZERO,
-                    offset: 2046,
-                },
-            ),
-            (
-                0xb001,
-                SimOp::Jal {
-                    rd: Reg::ZERO,
-                    offset: -2048,
-                },
-            ),
-            (
-                0xa011,
-                SimOp::Jal {
-                    rd: Reg::ZERO,
-                    offset: 4,
-                },
-            ), // imm[3:1] = 010
-            // c.jr / c.jalr
-            (
-                0x8082,
-                SimOp::Jalr {
-                    rd: Reg::ZERO,
-                    rs1: ra,
-                    offset: 0,
-                },
-            ), // ret
-            (
-                0x9782,
-                SimOp::Jalr {
-                    rd: ra,
-                    rs1: a5,
-                    offset: 0,
-                },
-            ),
-            (
-                0x9082,
-                SimOp::Jalr {
-                    rd: ra,
-                    rs1: ra,
-                    offset: 0,
-                },
-            ),
-            // c.beqz / c.bnez
-            (
-                0xc101,
-                SimOp::Branch {
-                    cond: Cond::Eq,
-                    rs1: a0,
-                    rs2: Reg::ZERO,
-                    offset: 0,
-                },
-            ),
-            (
-                0xfc7d,
-                SimOp::Branch {
-                    cond: Cond::Ne,
-                    rs1: s0,
-                    rs2: Reg::ZERO,
-                    offset: -2,
-                },
-            ),
-            (
-                0xec7d,
-                SimOp::Branch {
-                    cond: Cond::Ne,
-                    rs1: s0,
-                    rs2: Reg::ZERO,
-                    offset: 254,
-                },
-            ),
-            (
-                0xd001,
-                SimOp::Branch {
-                    cond: Cond::Eq,
-                    rs1: s0,
-                    rs2: Reg::ZERO,
-                    offset: -256,
-                },
-            ),
-            (
-                0xc009,
-                SimOp::Branch {
-                    cond: Cond::Eq,
-                    rs1: s0,
-                    rs2: Reg::ZERO,
-                    offset: 2,
-                },
-            ), // imm[1]
+            (0x1234_5297, au(t0, 0x1234_5000)), // auipc t0, 0x12345
+            (0xffff_f517, au(a0, -0x1000)),
+            (0x8000_0017, au(z, -0x8000_0000)), // most negative
+            (0x7fff_f017, au(z, 0x7fff_f000)),  // most positive
+            (0x0100_00ef, j(ra, 0x10)),         // jal ra, 0x10
+            (0xffdf_f06f, j(z, -4)),            // j .-4
+            (0x7fff_f06f, j(z, 0xf_fffe)),      // max
+            (0x8000_006f, j(z, -0x10_0000)),    // min
+            (0x0010_00ef, j(ra, 0x800)),        // imm[11] alone
+            (0x0000_10ef, j(ra, 0x1000)),       // imm[12] alone
+            (0x0000_8067, jr(z, ra, 0)),        // ret
+            (0xff80_80e7, jr(ra, ra, -8)),      // jalr ra, -8(ra)
+            (0x7ff7_80e7, jr(ra, a5, 2047)),
+            (0x8007_8067, jr(z, a5, -2048)),
+            (0x00b5_0463, b(Eq, a0, a1, 8)),   // beq a0, a1, .+8
+            (0xfe05_1ee3, b(Ne, a0, z, -4)),   // bnez a0, .-4
+            (0x7e00_0fe3, b(Eq, z, z, 4094)),  // max
+            (0x8000_0063, b(Eq, z, z, -4096)), // min
+            (0x0000_00e3, b(Eq, z, z, 0x800)), // imm[11] alone
+            (0x00b5_4463, b(Lt, a0, a1, 8)),
+            (0x00b5_5463, b(Ge, a0, a1, 8)),
+            (0x00b5_6463, b(Ltu, a0, a1, 8)),
+            (0x00b5_7463, b(Geu, a0, a1, 8)),
+            (0xa001, j(z, 0)),         // c.j .
+            (0xbffd, j(z, -2)),        // c.j .-2
+            (0xaffd, j(z, 2046)),      // max
+            (0xb001, j(z, -2048)),     // min
+            (0xa011, j(z, 4)),         // imm[3:1] = 010
+            (0x8082, jr(z, ra, 0)),    // c.jr ra (ret)
+            (0x9782, jr(ra, a5, 0)),   // c.jalr a5
+            (0x9082, jr(ra, ra, 0)),   // c.jalr ra
+            (0xc101, b(Eq, a0, z, 0)), // c.beqz a0, .
+            (0xfc7d, b(Ne, s0, z, -2)),
+            (0xec7d, b(Ne, s0, z, 254)),  // max
+            (0xd001, b(Eq, s0, z, -256)), // min
+            (0xc009, b(Eq, s0, z, 2)),    // imm[1] alone
         ];
         for &(raw, want) in cases {
             assert_eq!(op(raw), want, "{raw:#x}");
