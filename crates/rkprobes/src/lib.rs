@@ -1,4 +1,9 @@
 //! rkprobes: dynamic tracing for kernels written in Rust.
+//!
+//! - `os.rs`: the trait an OS implements (`KprobeOs`);
+//! - `hit.rs`: the hit path (`kprobes_trap_handler`);
+//! - `registry.rs`: registration and removal;
+//! - `arch/riscv/`: decoder, simulator, breakpoints, slots.
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -6,4 +11,29 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod api;
 pub mod arch;
+mod error;
+mod global;
+mod hart;
+mod hit;
+mod os;
+mod point;
+mod registry;
+mod seed;
+pub mod symbols;
+mod table;
+mod text;
+
+pub use api::{probes, unregister_addr, unregister_id, Kprobe, ProbeHandle, ProbeInfo};
+pub use arch::current::{TrapFrame, UserContext};
+pub use error::{Error, Result};
+pub use global::{init, Config};
+pub use hit::{
+    handle_breakpoint, kprobes_fault_handler, kprobes_trap_handler, unowned_breakpoints,
+};
+pub use os::{KprobeOs, Symbol};
+pub use point::{PreAction, ProbeType, SeedHandler};
+pub use seed::{kprobe_register, kprobe_unregister};
+/// The mutex of the seed API's handler type.
+pub use spin::Mutex;

@@ -1,5 +1,15 @@
-//! RISC-V (RV64GC) backend.
+//! RISC-V (RV64GC) backend: decoding, simulation, breakpoints, slots.
+pub mod breakpoint;
 pub mod decode;
 pub mod frame;
 pub mod insn;
+pub mod prepare;
 pub mod simulate;
+pub mod slot;
+
+pub use decode::RejectReason;
+pub use frame::{TrapFrame, UserContext};
+pub use prepare::{
+    insn_len_at, mask_irqs_on_return, prepare, restore_irqs, Exec, Prepared, INSN_ALIGN,
+};
+pub use slot::SLOT_SIZE;

@@ -1,0 +1,90 @@
+//! From raw text bytes to what a probe does at a hit: the arch interface the
+//! core uses (`prepare`, `Prepared::execute`, slot code, irq masking).
+
+use super::decode::{decode, Action, RejectReason};
+use super::frame::TrapFrame;
+use super::insn::Insn;
+use super::simulate::{simulate, SimOp};
+use super::slot;
+
+/// Instructions start on 2-byte boundaries (C extension).
+pub const INSN_ALIGN: usize = 2;
+
+/// An instruction accepted for probing, and how a hit executes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Prepared {
+    pub insn: Insn,
+    pub mnemonic: &'static str,
+    pub exec: Exec,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exec {
+    /// Computed on the trap frame: no slot, no second trap.
+    Simulate(SimOp),
+    /// Stepped in a slot that ends in a breakpoint.
+    OutOfLine,
+}
+
+/// Decodes the instruction at the start of `bytes` (at least the
+/// instruction's length). Errors name the instruction and the reason.
+pub fn prepare(bytes: &[u8]) -> Result<Prepared, (&'static str, RejectReason)> {
+    let insn = Insn::from_bytes(bytes).ok_or(("long", RejectReason::TooLong))?;
+    let d = decode(insn);
+    let exec = match d.action {
+        Action::Simulate(op) => Exec::Simulate(op),
+        Action::OutOfLine => Exec::OutOfLine,
+        Action::Reject(reason) => return Err((d.mnemonic, reason)),
+    };
+    Ok(Prepared {
+        insn,
+        mnemonic: d.mnemonic,
+        exec,
+    })
+}
+
+/// Length of the instruction whose first bytes are `bytes`, for walking a
+/// function from its start; `None` if it cannot be read.
+pub fn insn_len_at(bytes: &[u8]) -> Option<usize> {
+    super::insn::insn_len(u16::from_le_bytes([*bytes.first()?, *bytes.get(1)?]))
+}
+
+impl Prepared {
+    #[allow(clippy::len_without_is_empty)] // an instruction is never empty
+    pub fn len(&self) -> usize {
+        self.insn.len()
+    }
+    pub fn needs_slot(&self) -> bool {
+        self.exec == Exec::OutOfLine
+    }
+    pub fn slot_code(&self) -> [u8; slot::SLOT_SIZE] {
+        slot::code(self.insn)
+    }
+    pub fn slot_return_pc(&self, slot: usize) -> usize {
+        slot::return_pc(slot, self.insn)
+    }
+    /// Runs a simulated instruction found at `pc` on `tf`, pc included.
+    #[inline(always)]
+    pub fn simulate(&self, op: SimOp, pc: usize, tf: &mut TrapFrame) {
+        tf.sepc = simulate(op, pc, self.len(), &mut tf.x);
+    }
+}
+
+const SSTATUS_SPIE: usize = 1 << 5;
+
+/// Makes the return from this trap keep interrupts masked (for stepping a
+/// slot); returns what `restore_irqs` needs.
+#[inline(always)]
+pub fn mask_irqs_on_return(tf: &mut TrapFrame) -> bool {
+    let was = tf.sstatus & SSTATUS_SPIE != 0;
+    tf.sstatus &= !SSTATUS_SPIE;
+    was
+}
+
+/// Undoes `mask_irqs_on_return` on the slot's own trap frame.
+#[inline(always)]
+pub fn restore_irqs(tf: &mut TrapFrame, was_enabled: bool) {
+    if was_enabled {
+        tf.sstatus |= SSTATUS_SPIE;
+    }
+}

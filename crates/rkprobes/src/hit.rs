@@ -1,0 +1,174 @@
+//! The hit path: what runs when a hart traps on a probe's breakpoint.
+//!
+//! No lock is taken (besides a seed handler's own mutex) and nothing is
+//! allocated: the point is found in the lock-free table, per-hart state
+//! lives in a preallocated array. Every function here sits in the
+//! `.text.rkprobes` section, which the OS blacklists.
+
+use crate::arch::current::{self as arch, Exec, TrapFrame};
+use crate::global::{self, Kprobes};
+use crate::hart::{HartState, Step};
+use crate::point::{PreAction, ProbePoint};
+use core::sync::atomic::Ordering;
+
+/// Handles a breakpoint exception. Returns `true` if it was a probe's (the
+/// frame now says where to resume), `false` if the breakpoint belongs to
+/// someone else and the OS must deal with it.
+#[link_section = ".text.rkprobes"]
+pub fn handle_breakpoint(tf: &mut TrapFrame) -> bool {
+    let Some(kp) = global::get() else {
+        return false;
+    };
+    let pc = tf.pc();
+    let hart = kp.hart();
+    if kp.slots.contains(&pc) {
+        return finish_step(kp, hart, tf);
+    }
+    hart.enter();
+    let Some(point) = kp.table.lookup(pc) else {
+        hart.leave();
+        // A probe removed while this hart was on its way here leaves the
+        // original instruction behind: resume and run it.
+        return !breakpoint_at(pc);
+    };
+    let nested = hart.nested();
+    let mut action = PreAction::Continue;
+    for probe in point.probes.iter() {
+        if !probe.is_enabled() {
+            continue;
+        }
+        if nested {
+            probe.count_miss();
+            continue;
+        }
+        probe.count_hit();
+        if let Some(pre) = &probe.pre {
+            if hart.in_handler(|| pre.call(tf)) == PreAction::Skip {
+                action = PreAction::Skip;
+            }
+        }
+    }
+    if action == PreAction::Skip {
+        if tf.pc() == pc {
+            tf.set_pc(pc + point.prepared.len());
+        }
+        hart.leave();
+        return true;
+    }
+    match point.prepared.exec {
+        Exec::Simulate(op) => {
+            point.prepared.simulate(op, pc, tf);
+            if !nested {
+                run_post(hart, point, tf);
+            }
+            hart.leave();
+        }
+        Exec::OutOfLine => {
+            // Stay `inside` until the slot's breakpoint brings us back; the
+            // slot runs with interrupts masked.
+            let irqs_were_on = arch::mask_irqs_on_return(tf);
+            hart.begin_step(Step {
+                point,
+                irqs_were_on,
+                nested,
+            });
+            tf.set_pc(point.slot);
+        }
+    }
+    true
+}
+
+/// The breakpoint after a slot's instruction: resume after the probe.
+#[link_section = ".text.rkprobes"]
+fn finish_step(_kp: &Kprobes, hart: &HartState, tf: &mut TrapFrame) -> bool {
+    let Some(step) = hart.take_step() else {
+        return false;
+    };
+    // SAFETY: the point stays alive while this hart is `inside`, which it
+    // has been since `begin_step`.
+    let point = unsafe { &*step.point };
+    if tf.pc() != point.prepared.slot_return_pc(point.slot) {
+        hart.begin_step(step);
+        return false;
+    }
+    arch::restore_irqs(tf, step.irqs_were_on);
+    tf.set_pc(point.addr + point.prepared.len());
+    if !step.nested {
+        run_post(hart, point, tf);
+    }
+    hart.leave();
+    true
+}
+
+#[link_section = ".text.rkprobes"]
+fn run_post(hart: &HartState, point: &ProbePoint, tf: &mut TrapFrame) {
+    for probe in point.probes.iter() {
+        if let Some(post) = &probe.post {
+            if probe.is_enabled() {
+                hart.in_handler(|| post.call(tf));
+            }
+        }
+    }
+}
+
+/// Whether the text at `pc` currently holds a breakpoint.
+#[link_section = ".text.rkprobes"]
+fn breakpoint_at(pc: usize) -> bool {
+    // SAFETY: the hart just trapped on an instruction at `pc`, so at least
+    // its first parcel is mapped readable text; the second parcel is read
+    // only when the first announces a 32-bit instruction.
+    let lo = unsafe { (pc as *const u16).read_volatile() };
+    let hi = if arch::breakpoint::len_of(lo) == 4 {
+        // SAFETY: see above: a 32-bit instruction's second parcel.
+        unsafe { ((pc + 2) as *const u16).read_volatile() }
+    } else {
+        0
+    };
+    arch::breakpoint::is_breakpoint(lo, hi)
+}
+
+/// The seed's trap-handler entry: handles a probe's breakpoint; any other
+/// breakpoint is reported with its address, counted
+/// (`unowned_breakpoints`) and stepped over so it cannot re-trap forever.
+#[link_section = ".text.rkprobes"]
+pub fn kprobes_trap_handler(tf: &mut TrapFrame) {
+    if handle_breakpoint(tf) {
+        return;
+    }
+    let pc = tf.pc();
+    if let Some(kp) = global::get() {
+        kp.unowned.fetch_add(1, Ordering::Relaxed);
+    }
+    log::error!(
+        "unowned breakpoint at {pc:#x} ({})",
+        crate::symbols::Describe(pc)
+    );
+    // SAFETY: as in `breakpoint_at`.
+    let lo = unsafe { (pc as *const u16).read_volatile() };
+    tf.set_pc(pc + arch::breakpoint::len_of(lo));
+}
+
+/// Breakpoints `kprobes_trap_handler` found no owner for.
+pub fn unowned_breakpoints() -> u64 {
+    global::get().map_or(0, |kp| kp.unowned.load(Ordering::Relaxed))
+}
+
+/// Call from the OS's exception handler for any other exception. If the
+/// hart faulted while stepping a probe's slot, the step is abandoned, the
+/// frame's pc is set back to the probe's address (where the fault is then
+/// reported, and where execution restarts if the OS fixes the fault up) and
+/// that address is returned.
+pub fn kprobes_fault_handler(tf: &mut TrapFrame) -> Option<usize> {
+    let kp = global::get()?;
+    if !kp.slots.contains(&tf.pc()) {
+        return None;
+    }
+    let hart = kp.hart();
+    let step = hart.take_step()?;
+    // SAFETY: alive while this hart is inside, as in `finish_step`.
+    let point = unsafe { &*step.point };
+    arch::restore_irqs(tf, step.irqs_were_on);
+    tf.set_pc(point.addr);
+    hart.leave();
+    Some(point.addr)
+}

@@ -1,0 +1,70 @@
+//! The one trait an OS implements to host rkprobes.
+//!
+//! Everything OS-specific the library needs goes through here: patching
+//! text, making patched code visible to every hart, the executable area for
+//! out-of-line slots, hart identity, symbols and the OS's own blacklist.
+
+use core::ops::Range;
+
+/// A function as the OS's symbol table knows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Symbol {
+    pub name: &'static str,
+    pub addr: usize,
+    pub size: usize,
+}
+
+impl Symbol {
+    pub fn contains(&self, addr: usize) -> bool {
+        addr >= self.addr && addr < self.addr + self.size
+    }
+}
+
+/// Services the OS provides. Methods that the hit path calls (`hart_id`)
+/// must not be probeable: keep them in the OS's blacklisted trap text.
+pub trait KprobeOs: Sync {
+    /// Writes `bytes` over kernel text at `addr`. Kernel text is normally
+    /// not writable; write through a writable alias (a linear map, a
+    /// temporary mapping). Must not fail for addresses in `text_range` or
+    /// `slot_area`.
+    fn write_text(&self, addr: usize, bytes: &[u8]);
+
+    /// Makes all earlier `write_text`s visible to instruction fetch on every
+    /// hart (RISC-V: local `fence.i` plus SBI remote `fence.i`) before it
+    /// returns.
+    fn sync_icache_all_harts(&self);
+
+    /// The calling hart's index, below `max_harts()`.
+    fn hart_id(&self) -> usize;
+
+    /// Upper bound of hart indices.
+    fn max_harts(&self) -> usize;
+
+    /// Kernel text that may be probed (blacklist applies on top).
+    fn text_range(&self) -> Range<usize>;
+
+    /// An executable area, mapped for the kernel, that the library owns for
+    /// out-of-line slots and trampolines. Written with `write_text`.
+    fn slot_area(&self) -> Range<usize>;
+
+    /// The function containing `addr`, for instruction-boundary checks and
+    /// for naming addresses.
+    fn symbol_at(&self, _addr: usize) -> Option<Symbol> {
+        None
+    }
+
+    /// A function by name (demangled, e.g. `kernel::test::kprobes::sum`).
+    fn symbol_by_name(&self, _name: &str) -> Option<Symbol> {
+        None
+    }
+
+    /// Addresses the OS forbids probing beyond the library's own rules:
+    /// its trap entry, its `hart_id`, the code that runs with the library's
+    /// hit path (`.text.rkprobes` sections), anything marked no-probe.
+    fn is_blacklisted(&self, addr: usize) -> bool;
+
+    /// Called while waiting for other harts to leave a probe.
+    fn relax(&self) {
+        core::hint::spin_loop();
+    }
+}
