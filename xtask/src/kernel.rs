@@ -102,9 +102,10 @@ pub fn build_kernel(features: &[&str]) -> Result<PathBuf> {
     Ok(elf)
 }
 
-/// Post-link steps on the freshly linked kernel ELF. None yet.
-fn post_link(_elf: &std::path::Path, _features: &[&str]) -> Result<()> {
-    Ok(())
+/// Post-link steps on the freshly linked kernel ELF. Each is cheap and
+/// idempotent and runs on every build, since cargo may skip relinking.
+fn post_link(elf: &std::path::Path, _features: &[&str]) -> Result<()> {
+    crate::ksyms::post_link(elf).context("embedding the kernel symbol table")
 }
 
 #[cfg(test)]
