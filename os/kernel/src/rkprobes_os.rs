@@ -1,0 +1,79 @@
+//! The OS hooks: how this kernel hosts rkprobes (`impl KprobeOs`).
+
+use crate::boot::MAX_HARTS;
+use crate::mm::{self, sym};
+use crate::{arch, smp, symbols};
+use core::ops::Range;
+use rkprobes::{KprobeOs, Symbol};
+
+pub struct DemoOs;
+
+pub static OS: DemoOs = DemoOs;
+
+/// Name prefixes of code that runs inside the hit path or that the hit path
+/// relies on: probing it would recurse.
+const NO_PROBE_PREFIXES: &[&str] = &["rkprobes::", "<rkprobes::", "kernel::rkprobes_os::"];
+
+impl KprobeOs for DemoOs {
+    fn write_text(&self, addr: usize, bytes: &[u8]) {
+        let alias = mm::linear_alias(addr);
+        if bytes.len() == 2 && addr % 2 == 0 {
+            // One aligned 16-bit store: atomic for other harts' fetches.
+            // SAFETY: the linear map covers all kernel text read+write.
+            unsafe { (alias as *mut u16).write_volatile(u16::from_le_bytes([bytes[0], bytes[1]])) };
+            return;
+        }
+        for (i, b) in bytes.iter().enumerate() {
+            // SAFETY: as above, byte by byte.
+            unsafe { ((alias + i) as *mut u8).write_volatile(*b) };
+        }
+    }
+
+    fn sync_icache_all_harts(&self) {
+        arch::fence_i();
+        let me = arch::hart_id();
+        let others = smp::harts().filter(|&h| h != me).fold(0usize, |m, h| m | (1 << h));
+        if others != 0 {
+            // OpenSBI returns only after every hart in the mask has fenced.
+            sbi_rt::remote_fence_i(sbi_rt::HartMask::from_mask_base(others, 0));
+        }
+    }
+
+    #[link_section = ".text.trap"]
+    fn hart_id(&self) -> usize {
+        arch::hart_id()
+    }
+
+    fn max_harts(&self) -> usize {
+        MAX_HARTS
+    }
+
+    fn text_range(&self) -> Range<usize> {
+        sym(mm::stext)..sym(mm::etext)
+    }
+
+    fn slot_area(&self) -> Range<usize> {
+        sym(mm::skprobe_slots)..sym(mm::ekprobe_slots)
+    }
+
+    fn symbol_at(&self, addr: usize) -> Option<Symbol> {
+        symbols::symbol_at(addr)
+    }
+
+    fn symbol_by_name(&self, name: &str) -> Option<Symbol> {
+        symbols::symbol_by_name(name)
+    }
+
+    fn is_blacklisted(&self, addr: usize) -> bool {
+        let trap_text = sym(mm::strap_text)..sym(mm::etrap_text);
+        let boot = sym(mm::stext)..trap_text.start;
+        trap_text.contains(&addr)
+            || boot.contains(&addr)
+            || symbols::symbol_at(addr)
+                .is_some_and(|s| NO_PROBE_PREFIXES.iter().any(|p| s.name.starts_with(p)))
+    }
+}
+
+pub fn init() {
+    rkprobes::init(&OS, rkprobes::Config::default());
+}

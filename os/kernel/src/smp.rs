@@ -1,0 +1,91 @@
+//! Harts: starting them through SBI HSM and handing them work.
+//!
+//! After boot every secondary hart waits in `secondary_loop` for a job: a
+//! function that all harts (the caller included, if it asks) run at once.
+
+use crate::boot::MAX_HARTS;
+use crate::{arch, mm, timer, trap};
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+static ONLINE: AtomicUsize = AtomicUsize::new(1);
+static HART_MASK: AtomicUsize = AtomicUsize::new(0);
+
+/// Current job: the address of a `&(dyn Fn(usize) + Sync)` on the stack of
+/// `run_on_all`, which stays alive until every hart is done with it.
+static JOB: AtomicUsize = AtomicUsize::new(0);
+static JOB_SEQ: AtomicUsize = AtomicUsize::new(0);
+static JOB_DONE: AtomicUsize = AtomicUsize::new(0);
+static JOB_LOCK: spin::Mutex<()> = spin::Mutex::new(());
+
+pub fn online() -> usize {
+    ONLINE.load(Ordering::Acquire)
+}
+
+/// Ids of all online harts.
+pub fn harts() -> impl Iterator<Item = usize> {
+    let mask = HART_MASK.load(Ordering::Acquire);
+    (0..MAX_HARTS).filter(move |h| mask & (1 << h) != 0)
+}
+
+/// Starts every other hart and waits until they are online.
+pub fn start_secondaries(boot_hart: usize, count: usize) {
+    HART_MASK.fetch_or(1 << boot_hart, Ordering::AcqRel);
+    let mut expected = 1;
+    for hart in (0..MAX_HARTS).filter(|&h| h != boot_hart).take(count.saturating_sub(1)) {
+        let ret = sbi_rt::hart_start(hart, crate::boot::_secondary_start as usize, 0);
+        if ret.is_ok() {
+            expected += 1;
+        }
+    }
+    while online() < expected {
+        core::hint::spin_loop();
+    }
+}
+
+#[no_mangle]
+extern "C" fn rust_secondary_main(hartid: usize) -> ! {
+    // SAFETY: first thing on this hart's boot path.
+    unsafe { arch::set_hart_id(hartid) };
+    mm::paging::enable_hart();
+    trap::init_hart();
+    timer::init_hart();
+    HART_MASK.fetch_or(1 << hartid, Ordering::AcqRel);
+    ONLINE.fetch_add(1, Ordering::AcqRel);
+    arch::irq_enable();
+    secondary_loop()
+}
+
+fn secondary_loop() -> ! {
+    let mut seen = 0;
+    loop {
+        let seq = JOB_SEQ.load(Ordering::Acquire);
+        if seq == seen {
+            core::hint::spin_loop();
+            continue;
+        }
+        seen = seq;
+        let job = JOB.load(Ordering::Acquire) as *const &(dyn Fn(usize) + Sync);
+        // SAFETY: `run_on_all` stored the address of a live reference and
+        // keeps it alive until every hart has counted itself done.
+        let job = unsafe { *job };
+        job(arch::hart_id());
+        JOB_DONE.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// Runs `job(hart_id)` on every secondary hart and, with `include_self`, on
+/// the calling hart too; returns when all have finished.
+pub fn run_on_all(include_self: bool, job: &(dyn Fn(usize) + Sync)) {
+    let _one_at_a_time = JOB_LOCK.lock();
+    let others = online() - 1;
+    JOB_DONE.store(0, Ordering::Release);
+    let job_ref: &(dyn Fn(usize) + Sync) = job;
+    JOB.store(&job_ref as *const _ as usize, Ordering::Release);
+    JOB_SEQ.fetch_add(1, Ordering::AcqRel);
+    if include_self {
+        job(arch::hart_id());
+    }
+    while JOB_DONE.load(Ordering::Acquire) < others {
+        core::hint::spin_loop();
+    }
+}
