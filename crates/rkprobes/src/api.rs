@@ -208,3 +208,53 @@ fn info(kp: &Kprobes, p: &Probe) -> ProbeInfo {
 pub fn slots_in_use() -> usize {
     global::get().map_or(0, |kp| kp.registry.lock().slots_in_use())
 }
+
+/// Memory the library uses for probes, for the benchmark's accounting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryStats {
+    /// Probed addresses.
+    pub points: usize,
+    /// Registered probes.
+    pub probes: usize,
+    /// Bytes of executable slot memory in use.
+    pub slot_bytes: usize,
+    /// Bytes of bookkeeping: points, probes and their lists (handlers'
+    /// own captures not included), plus the fixed lookup table.
+    pub bookkeeping_bytes: usize,
+    /// Of `bookkeeping_bytes`, the fixed part allocated at `init`.
+    pub fixed_bytes: usize,
+}
+
+/// Current memory use.
+pub fn memory_stats() -> MemoryStats {
+    use crate::arch::current::SLOT_SIZE;
+    use crate::point::ProbePoint;
+    use core::mem::size_of;
+    let Some(kp) = global::get() else {
+        return MemoryStats {
+            points: 0,
+            probes: 0,
+            slot_bytes: 0,
+            bookkeeping_bytes: 0,
+            fixed_bytes: 0,
+        };
+    };
+    let reg = kp.registry.lock();
+    let probes = reg.probes.len();
+    let points = reg.points();
+    let fixed =
+        kp.table.bytes() + kp.harts.len() * size_of::<crate::hart::HartState>() + reg.fixed_bytes();
+    // Per probe: the probe itself in its Arc (two counters), its entry in
+    // the id map, and one list element in its point.
+    let per_probe = size_of::<Probe>()
+        + 2 * size_of::<usize>()
+        + 3 * size_of::<usize>()
+        + size_of::<Arc<Probe>>();
+    MemoryStats {
+        points,
+        probes,
+        slot_bytes: reg.slots_in_use() * SLOT_SIZE,
+        bookkeeping_bytes: fixed + points * size_of::<ProbePoint>() + probes * per_probe,
+        fixed_bytes: fixed,
+    }
+}

@@ -25,7 +25,10 @@ pub mod symbols;
 mod table;
 mod text;
 
-pub use api::{probes, unregister_addr, unregister_id, Kprobe, ProbeHandle, ProbeInfo};
+pub use api::{
+    memory_stats, probes, unregister_addr, unregister_id, Kprobe, MemoryStats, ProbeHandle,
+    ProbeInfo,
+};
 pub use arch::current::{TrapFrame, UserContext};
 pub use error::{Error, Result};
 pub use global::{init, Config};

@@ -57,6 +57,15 @@ impl Registry {
         self.slot_used[(slot - self.slot_base) / SLOT_SIZE] = false;
     }
 
+    pub fn points(&self) -> usize {
+        self.points
+    }
+
+    /// Bytes allocated once at `init` (the slot bitmap).
+    pub fn fixed_bytes(&self) -> usize {
+        self.slot_used.len()
+    }
+
     pub fn slots_in_use(&self) -> usize {
         self.slot_used.iter().filter(|u| **u).count()
     }

@@ -38,6 +38,11 @@ impl Table {
         }
     }
 
+    /// Bytes of the bucket array.
+    pub fn bytes(&self) -> usize {
+        self.buckets.len() * core::mem::size_of::<AtomicPtr<ProbePoint>>()
+    }
+
     /// Index of the first bucket to probe for `addr`.
     #[inline(always)]
     fn start(&self, addr: usize) -> usize {

@@ -4,10 +4,8 @@ use core::arch::asm;
 
 /// Bits of `sstatus`.
 pub const SSTATUS_SIE: usize = 1 << 1;
-pub const SSTATUS_SPIE: usize = 1 << 5;
 pub const SSTATUS_SPP: usize = 1 << 8;
 pub const SSTATUS_FS_INITIAL: usize = 1 << 13;
-pub const SSTATUS_SUM: usize = 1 << 18;
 
 macro_rules! csr_read {
     ($csr:literal) => {{
@@ -18,10 +16,6 @@ macro_rules! csr_read {
     }};
 }
 
-
-pub fn sstatus() -> usize {
-    csr_read!("sstatus")
-}
 pub fn scause() -> usize {
     csr_read!("scause")
 }
@@ -30,9 +24,6 @@ pub fn stval() -> usize {
 }
 pub fn time() -> u64 {
     csr_read!("time") as u64
-}
-pub fn instret() -> u64 {
-    csr_read!("instret") as u64
 }
 
 /// The hart id kept in `tp` while running in the kernel.

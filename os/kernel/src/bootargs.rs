@@ -26,7 +26,11 @@ pub fn init(dtb: usize) -> &'static BootInfo {
             .filter_map(|r| Some(r.starting_address as usize + r.size?))
             .max()
             .unwrap_or(0x8800_0000);
-        BootInfo { args, harts, ram_end }
+        BootInfo {
+            args,
+            harts,
+            ram_end,
+        }
     })
 }
 

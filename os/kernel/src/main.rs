@@ -46,14 +46,42 @@ extern "C" fn rust_main(hartid: usize, dtb: usize) -> ! {
     arch::irq_enable();
 
     println!("rkprobes demo OS");
-    println!("  console: {}", if console::has_dbcn() { "SBI DBCN" } else { "SBI legacy putchar" });
+    println!(
+        "  console: {}",
+        if console::has_dbcn() {
+            "SBI DBCN"
+        } else {
+            "SBI legacy putchar"
+        }
+    );
+    println!("  symbols: {} kernel functions", symbols::count());
     println!("  harts online: {} (boot hart {hartid})", smp::online());
-    println!("  text   {:#x}..{:#x} (r-x)", mm::sym(mm::stext), mm::sym(mm::etext));
-    println!("  slots  {:#x}..{:#x} (r-x)", mm::sym(mm::skprobe_slots), mm::sym(mm::ekprobe_slots));
-    println!("  rodata {:#x}..{:#x} (r--)", mm::sym(mm::srodata), mm::sym(mm::erodata));
-    println!("  data   {:#x}..{:#x} (rw-)", mm::sym(mm::sdata), mm::sym(mm::ekernel));
+    println!(
+        "  text   {:#x}..{:#x} (r-x)",
+        mm::sym(mm::stext),
+        mm::sym(mm::etext)
+    );
+    println!(
+        "  slots  {:#x}..{:#x} (r-x)",
+        mm::sym(mm::skprobe_slots),
+        mm::sym(mm::ekprobe_slots)
+    );
+    println!(
+        "  rodata {:#x}..{:#x} (r--)",
+        mm::sym(mm::srodata),
+        mm::sym(mm::erodata)
+    );
+    println!(
+        "  data   {:#x}..{:#x} (rw-)",
+        mm::sym(mm::sdata),
+        mm::sym(mm::ekernel)
+    );
     println!("  heap   {:#x}..{heap_end:#x}", mm::sym(mm::ekernel));
-    println!("  ram    ..{:#x}, linear map at {:#x}", info.ram_end, mm::LINEAR_OFFSET);
+    println!(
+        "  ram    ..{:#x}, linear map at {:#x}",
+        info.ram_end,
+        mm::LINEAR_OFFSET
+    );
     println!("  bootargs: {:?}", info.args);
 
     let code = match bootargs::get("mode").unwrap_or("demo") {

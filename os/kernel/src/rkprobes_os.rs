@@ -17,7 +17,7 @@ const NO_PROBE_PREFIXES: &[&str] = &["rkprobes::", "<rkprobes::", "kernel::rkpro
 impl KprobeOs for DemoOs {
     fn write_text(&self, addr: usize, bytes: &[u8]) {
         let alias = mm::linear_alias(addr);
-        if bytes.len() == 2 && addr % 2 == 0 {
+        if bytes.len() == 2 && addr.is_multiple_of(2) {
             // One aligned 16-bit store: atomic for other harts' fetches.
             // SAFETY: the linear map covers all kernel text read+write.
             unsafe { (alias as *mut u16).write_volatile(u16::from_le_bytes([bytes[0], bytes[1]])) };
@@ -32,7 +32,9 @@ impl KprobeOs for DemoOs {
     fn sync_icache_all_harts(&self) {
         arch::fence_i();
         let me = arch::hart_id();
-        let others = smp::harts().filter(|&h| h != me).fold(0usize, |m, h| m | (1 << h));
+        let others = smp::harts()
+            .filter(|&h| h != me)
+            .fold(0usize, |m, h| m | (1 << h));
         if others != 0 {
             // OpenSBI returns only after every hart in the mask has fenced.
             sbi_rt::remote_fence_i(sbi_rt::HartMask::from_mask_base(others, 0));

@@ -31,8 +31,11 @@ pub fn harts() -> impl Iterator<Item = usize> {
 pub fn start_secondaries(boot_hart: usize, count: usize) {
     HART_MASK.fetch_or(1 << boot_hart, Ordering::AcqRel);
     let mut expected = 1;
-    for hart in (0..MAX_HARTS).filter(|&h| h != boot_hart).take(count.saturating_sub(1)) {
-        let ret = sbi_rt::hart_start(hart, crate::boot::_secondary_start as usize, 0);
+    for hart in (0..MAX_HARTS)
+        .filter(|&h| h != boot_hart)
+        .take(count.saturating_sub(1))
+    {
+        let ret = sbi_rt::hart_start(hart, crate::boot::_secondary_start as *const () as usize, 0);
         if ret.is_ok() {
             expected += 1;
         }

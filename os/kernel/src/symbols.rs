@@ -212,6 +212,7 @@ pub fn symbol_by_name(name: &str) -> Option<Symbol> {
 }
 
 /// Every function, sorted by address.
+#[allow(dead_code)] // for tools that walk every function
 pub fn all() -> impl Iterator<Item = Symbol> {
     table().iter()
 }

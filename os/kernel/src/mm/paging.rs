@@ -12,7 +12,6 @@ pub const V: u64 = 1 << 0;
 pub const R: u64 = 1 << 1;
 pub const W: u64 = 1 << 2;
 pub const X: u64 = 1 << 3;
-pub const U: u64 = 1 << 4;
 pub const G: u64 = 1 << 5;
 pub const A: u64 = 1 << 6;
 pub const D: u64 = 1 << 7;

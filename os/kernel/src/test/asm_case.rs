@@ -9,23 +9,41 @@
 macro_rules! asm_case {
     ($func:ident, $at:ident, $before:literal, $probed:literal, $after:literal) => {
         core::arch::global_asm!(concat!(
-            ".pushsection .text.kt.", stringify!($func), ",\"ax\",@progbits\n",
-            ".globl ", stringify!($func), "\n",
-            ".globl ", stringify!($at), "\n",
-            ".type ", stringify!($func), ", @function\n",
+            ".pushsection .text.kt.",
+            stringify!($func),
+            ",\"ax\",@progbits\n",
+            ".globl ",
+            stringify!($func),
+            "\n",
+            ".globl ",
+            stringify!($at),
+            "\n",
+            ".type ",
+            stringify!($func),
+            ", @function\n",
             ".p2align 2\n",
             // Module-level asm does not inherit the target's extensions.
             ".option push\n.option arch, +m, +a, +f, +d, +c\n",
-            stringify!($func), ":\n",
-            $before, "\n",
-            stringify!($at), ":\n",
-            $probed, "\n",
-            $after, "\n",
+            stringify!($func),
+            ":\n",
+            $before,
+            "\n",
+            stringify!($at),
+            ":\n",
+            $probed,
+            "\n",
+            $after,
+            "\n",
             ".option pop\n",
-            ".size ", stringify!($func), ", . - ", stringify!($func), "\n",
+            ".size ",
+            stringify!($func),
+            ", . - ",
+            stringify!($func),
+            "\n",
             ".popsection\n"
         ));
         extern "C" {
+            #[allow(dead_code)]
             pub fn $func(a0: usize, a1: usize) -> usize;
             pub static $at: u8;
         }

@@ -48,7 +48,11 @@ fn timer_ticks() -> TestResult {
     // Every online hart takes its own tick, so ticks grow by at least the
     // number of harts within a few periods.
     while timer::ticks() < start + 4 * smp::online() as u64 {
-        check!(arch::time() < deadline, "timer ticks stalled at {}", timer::ticks());
+        check!(
+            arch::time() < deadline,
+            "timer ticks stalled at {}",
+            timer::ticks()
+        );
         core::hint::spin_loop();
     }
     Ok(())
@@ -61,9 +65,15 @@ fn text_is_read_execute_only() -> TestResult {
     check!(flags & paging::W == 0, "text is writable: {flags:#x}");
     let slots = mm::sym(mm::skprobe_slots);
     let flags = paging::flags_of(slots).ok_or("slot area unmapped")?;
-    check!(flags & paging::X != 0 && flags & paging::W == 0, "slot area: {flags:#x}");
+    check!(
+        flags & paging::X != 0 && flags & paging::W == 0,
+        "slot area: {flags:#x}"
+    );
     let alias = paging::flags_of(mm::linear_alias(text)).ok_or("alias unmapped")?;
-    check!(alias & paging::W != 0 && alias & paging::X == 0, "alias flags {alias:#x}");
+    check!(
+        alias & paging::W != 0 && alias & paging::X == 0,
+        "alias flags {alias:#x}"
+    );
     Ok(())
 }
 

@@ -50,7 +50,13 @@ macro_rules! case {
 pub(crate) use case;
 
 asm_case!(kt_csr, kt_csr_at, "", "csrr a0, sstatus", "ret");
-asm_case!(kt_fault, kt_fault_at, "", "ld a0, 0(a0)", "ret\n.globl kt_fault_recover\nkt_fault_recover:\nli a0, 0x77\nret");
+asm_case!(
+    kt_fault,
+    kt_fault_at,
+    "",
+    "ld a0, 0(a0)",
+    "ret\n.globl kt_fault_recover\nkt_fault_recover:\nli a0, 0x77\nret"
+);
 extern "C" {
     static kt_fault_recover: u8;
 }
@@ -61,7 +67,10 @@ pub fn tests() -> Vec<Test> {
         .map(|c| Test::new(&format!("kprobes::insn::{}", c.name), move || run_case(&c)))
         .collect();
     tests.extend([
-        Test::new("kprobes::pre_handler_changes_registers", pre_changes_registers),
+        Test::new(
+            "kprobes::pre_handler_changes_registers",
+            pre_changes_registers,
+        ),
         Test::new("kprobes::pre_handler_skips_instruction", pre_skips),
         Test::new("kprobes::seed_api_register_and_unregister", seed_api),
         Test::new("kprobes::several_probes_share_one_address", shared_address),
@@ -83,14 +92,38 @@ fn f64s(a: f64, b: f64) -> (usize, usize) {
 fn inputs(kind: Inputs) -> Vec<(usize, usize)> {
     match kind {
         Inputs::Any => vec![(1, 2), (3, 4)],
-        Inputs::Compare => vec![(1, 1), (1, 2), (2, 1), (usize::MAX, 1), (1, usize::MAX), (0, 0), (0, 5)],
-        Inputs::Alu => vec![(5, 7), (usize::MAX, 3), (1 << 63, 2), (123_456_789, 1000), (9, 0)],
+        Inputs::Compare => vec![
+            (1, 1),
+            (1, 2),
+            (2, 1),
+            (usize::MAX, 1),
+            (1, usize::MAX),
+            (0, 0),
+            (0, 5),
+        ],
+        Inputs::Alu => vec![
+            (5, 7),
+            (usize::MAX, 3),
+            (1 << 63, 2),
+            (123_456_789, 1000),
+            (9, 0),
+        ],
         Inputs::Memory => vec![(0, 0x55), (0, usize::MAX), (0, 0x1234_5678_9abc_def0)],
-        Inputs::Float => vec![f64s(1.5, 2.25), f64s(-3.0, 0.5), f64s(1e300, 1e10), f64s(2.0, -0.0)],
+        Inputs::Float => vec![
+            f64s(1.5, 2.25),
+            f64s(-3.0, 0.5),
+            f64s(1e300, 1e10),
+            f64s(2.0, -0.0),
+        ],
     }
 }
 
-const BUFFER: [u64; 4] = [0x1111_2222_3333_4444, 0x8877_6655_4433_2211, 0xdead_beef_cafe_f00d, 7];
+const BUFFER: [u64; 4] = [
+    0x1111_2222_3333_4444,
+    0x8877_6655_4433_2211,
+    0xdead_beef_cafe_f00d,
+    7,
+];
 
 /// Calls `func` on fresh memory; returns (result, memory after).
 fn call(case: &Case, a0: usize, a1: usize) -> (usize, [u64; 4]) {
@@ -102,13 +135,19 @@ fn call(case: &Case, a0: usize, a1: usize) -> (usize, [u64; 4]) {
     // SAFETY: the asm functions follow the C ABI; memory cases only touch
     // the 32-byte buffer a0 points to.
     let r = unsafe { (case.func)(a0, a1) };
-    let r = if matches!(case.inputs, Inputs::Memory) && r == a0 { 0 } else { r };
+    let r = if matches!(case.inputs, Inputs::Memory) && r == a0 {
+        0
+    } else {
+        r
+    };
     (r, buf)
 }
 
 fn text_bytes(addr: usize, n: usize) -> Vec<u8> {
     // SAFETY: kernel text is mapped readable.
-    (0..n).map(|i| unsafe { ((addr + i) as *const u8).read_volatile() }).collect()
+    (0..n)
+        .map(|i| unsafe { ((addr + i) as *const u8).read_volatile() })
+        .collect()
 }
 
 static PRE_PC: AtomicUsize = AtomicUsize::new(0);
@@ -139,7 +178,10 @@ fn run_case(case: &Case) -> TestResult {
         .post(record_post)
         .register()
         .map_err(|e| format!("register at {:#x}: {e}", case.at))?;
-    check!(text_bytes(case.at, 2) != original[..2], "no breakpoint written");
+    check!(
+        text_bytes(case.at, 2) != original[..2],
+        "no breakpoint written"
+    );
     let mut outcome = Ok(());
     for (i, (&(a, b), expected)) in args.iter().zip(&native).enumerate() {
         let (pre0, post0) = (PRE_HITS.load(SeqCst), POST_HITS.load(SeqCst));
@@ -149,7 +191,10 @@ fn run_case(case: &Case) -> TestResult {
             check_eq!(PRE_HITS.load(SeqCst), pre0 + 1);
             check_eq!(POST_HITS.load(SeqCst), post0 + 1);
             check_eq!(PRE_PC.load(SeqCst), case.at);
-            check!(POST_PC.load(SeqCst) != case.at, "post handler saw pc at the probe");
+            check!(
+                POST_PC.load(SeqCst) != case.at,
+                "post handler saw pc at the probe"
+            );
             if case.post_a0_is_result {
                 check_eq!(POST_A0.load(SeqCst), got.0);
             }
@@ -185,7 +230,10 @@ fn kt_xor(a: usize, b: usize) -> usize {
 }
 
 fn pre_changes_registers() -> TestResult {
-    let p = Kprobe::at(add_at()).pre(|tf: &mut TrapFrame| tf.x[11] = 1000).register().map_err(|e| format!("{e}"))?;
+    let p = Kprobe::at(add_at())
+        .pre(|tf: &mut TrapFrame| tf.x[11] = 1000)
+        .register()
+        .map_err(|e| format!("{e}"))?;
     let r = kt_add(1, 2);
     p.unregister().map_err(|e| format!("{e}"))?;
     check_eq!(r, 1001);
@@ -194,7 +242,10 @@ fn pre_changes_registers() -> TestResult {
 }
 
 fn pre_skips() -> TestResult {
-    let p = Kprobe::at(add_at()).pre(|_: &mut TrapFrame| PreAction::Skip).register().map_err(|e| format!("{e}"))?;
+    let p = Kprobe::at(add_at())
+        .pre(|_: &mut TrapFrame| PreAction::Skip)
+        .register()
+        .map_err(|e| format!("{e}"))?;
     let skipped = kt_add(1, 2);
     p.unregister().map_err(|e| format!("{e}"))?;
     check_eq!(skipped, 1);
@@ -223,11 +274,17 @@ fn seed_api() -> TestResult {
     let post: rkprobes::SeedHandler = Arc::new(rkprobes::Mutex::new(move |_: &mut TrapFrame| {
         c2.fetch_add(100, SeqCst);
     }));
-    check_eq!(rkprobes::kprobe_register(add_at(), pre, Some(post), ProbeType::Insn), 0);
+    check_eq!(
+        rkprobes::kprobe_register(add_at(), pre, Some(post), ProbeType::Insn),
+        0
+    );
     check_eq!(kt_add(2, 3), 5);
     check_eq!(calls.load(SeqCst), 101);
     check_eq!(rkprobes::kprobe_unregister(add_at()), 0);
-    check_eq!(rkprobes::kprobe_unregister(add_at()), Error::NotRegistered.errno());
+    check_eq!(
+        rkprobes::kprobe_unregister(add_at()),
+        Error::NotRegistered.errno()
+    );
     check_eq!(kt_add(2, 3), 5);
     check_eq!(calls.load(SeqCst), 101);
     Ok(())
@@ -241,19 +298,29 @@ fn shared_address() -> TestResult {
     let (a, b) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let (a2, b2) = (a.clone(), b.clone());
     let original = text_bytes(add_at(), 4);
-    let pa = Kprobe::at(add_at()).pre(move |_: &mut TrapFrame| {
-        a2.fetch_add(1, SeqCst);
-    }).register();
-    let pb = Kprobe::at(add_at()).post(move |_: &mut TrapFrame| {
-        b2.fetch_add(1, SeqCst);
-    }).register();
-    let (pa, pb) = (pa.map_err(|e| format!("{e}"))?, pb.map_err(|e| format!("{e}"))?);
+    let pa = Kprobe::at(add_at())
+        .pre(move |_: &mut TrapFrame| {
+            a2.fetch_add(1, SeqCst);
+        })
+        .register();
+    let pb = Kprobe::at(add_at())
+        .post(move |_: &mut TrapFrame| {
+            b2.fetch_add(1, SeqCst);
+        })
+        .register();
+    let (pa, pb) = (
+        pa.map_err(|e| format!("{e}"))?,
+        pb.map_err(|e| format!("{e}"))?,
+    );
     check_eq!(kt_add(1, 1), 2);
     check_eq!((a.load(SeqCst), b.load(SeqCst)), (1, 1));
     pa.unregister().map_err(|e| format!("{e}"))?;
     check_eq!(kt_add(1, 1), 2);
     check_eq!((a.load(SeqCst), b.load(SeqCst)), (1, 2));
-    check!(text_bytes(add_at(), 4) != original, "breakpoint removed while a probe remains");
+    check!(
+        text_bytes(add_at(), 4) != original,
+        "breakpoint removed while a probe remains"
+    );
     pb.unregister().map_err(|e| format!("{e}"))?;
     check_eq!(text_bytes(add_at(), 4), original);
     Ok(())
@@ -280,7 +347,10 @@ fn disabled_probe() -> TestResult {
 
 fn nested_hit() -> TestResult {
     let xor_at = (&raw const super::insn_cases::kt_xor_at) as usize;
-    let inner = Kprobe::at(xor_at).pre(record_pre).register().map_err(|e| format!("{e}"))?;
+    let inner = Kprobe::at(xor_at)
+        .pre(record_pre)
+        .register()
+        .map_err(|e| format!("{e}"))?;
     let inner_result = Arc::new(AtomicUsize::new(0));
     let r2 = inner_result.clone();
     let outer = Kprobe::at(add_at())
@@ -317,11 +387,13 @@ fn fault_in_slot() -> TestResult {
 
 fn text_checksum() -> u64 {
     let (start, end) = (mm::sym(mm::stext), mm::sym(mm::skprobe_slots));
-    (start..end).step_by(8).fold(0xcbf2_9ce4_8422_2325u64, |h, a| {
-        // SAFETY: kernel text is mapped readable.
-        let w = unsafe { (a as *const u64).read_volatile() };
-        (h ^ w).wrapping_mul(0x100_0000_01b3)
-    })
+    (start..end)
+        .step_by(8)
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, a| {
+            // SAFETY: kernel text is mapped readable.
+            let w = unsafe { (a as *const u64).read_volatile() };
+            (h ^ w).wrapping_mul(0x100_0000_01b3)
+        })
 }
 
 fn bad_input() -> TestResult {
@@ -329,7 +401,8 @@ fn bad_input() -> TestResult {
     let before = text_checksum();
     let at = add_at();
     let csr_at = (&raw const kt_csr_at) as usize;
-    let trap_handler = crate::symbols::symbol_by_name("trap_handler").ok_or("no trap_handler symbol")?;
+    let trap_handler =
+        crate::symbols::symbol_by_name("trap_handler").ok_or("no trap_handler symbol")?;
     let expect = |addr: usize, want: fn(&Error) -> bool| -> TestResult {
         match Kprobe::at(addr).register() {
             Ok(p) => {
@@ -341,18 +414,40 @@ fn bad_input() -> TestResult {
         }
     };
     expect(at + 1, |e| matches!(e, Error::Misaligned { .. }))?;
-    expect(at + 2, |e| matches!(e, Error::NotInstructionBoundary { .. }))?;
-    expect((&raw const DATA) as usize, |e| matches!(e, Error::OutsideText { .. }))?;
-    expect(mm::sym(mm::skprobe_slots), |e| matches!(e, Error::OutsideText { .. }))?;
-    expect(trap_handler.addr, |e| matches!(e, Error::Blacklisted { .. }))?;
-    expect(csr_at, |e| matches!(e, Error::UnsupportedInstruction { mnemonic: "csrrs", .. }))?;
+    expect(at + 2, |e| {
+        matches!(e, Error::NotInstructionBoundary { .. })
+    })?;
+    expect((&raw const DATA) as usize, |e| {
+        matches!(e, Error::OutsideText { .. })
+    })?;
+    expect(mm::sym(mm::skprobe_slots), |e| {
+        matches!(e, Error::OutsideText { .. })
+    })?;
+    expect(trap_handler.addr, |e| {
+        matches!(e, Error::Blacklisted { .. })
+    })?;
+    expect(csr_at, |e| {
+        matches!(
+            e,
+            Error::UnsupportedInstruction {
+                mnemonic: "csrrs",
+                ..
+            }
+        )
+    })?;
     check_eq!(rkprobes::unregister_id(u64::MAX), Err(Error::NotRegistered));
     let p = Kprobe::at(at).register().map_err(|e| format!("{e}"))?;
     let id = p.id();
     p.unregister().map_err(|e| format!("{e}"))?;
     check_eq!(rkprobes::unregister_id(id), Err(Error::NotRegistered));
-    check_eq!(rkprobes::kprobe_unregister(at), Error::NotRegistered.errno());
-    check_eq!(Kprobe::symbol("no::such::function").register().err(), Some(Error::UnknownSymbol));
+    check_eq!(
+        rkprobes::kprobe_unregister(at),
+        Error::NotRegistered.errno()
+    );
+    check_eq!(
+        Kprobe::symbol("no::such::function").register().err(),
+        Some(Error::UnknownSymbol)
+    );
     check_eq!(text_checksum(), before);
     check_eq!(rkprobes::probes().len(), 0);
     Ok(())
@@ -361,7 +456,9 @@ fn bad_input() -> TestResult {
 fn by_symbol_and_list() -> TestResult {
     let sym = crate::symbols::symbol_at(add_at()).ok_or("kt_add has no symbol")?;
     check_eq!(sym.name, "kt_add");
-    let p = Kprobe::symbol("kt_add").register().map_err(|e| format!("{e}"))?;
+    let p = Kprobe::symbol("kt_add")
+        .register()
+        .map_err(|e| format!("{e}"))?;
     check_eq!(p.addr(), sym.addr);
     check_eq!(kt_add(1, 2), 3);
     let list = rkprobes::probes();
@@ -376,9 +473,15 @@ fn by_symbol_and_list() -> TestResult {
 
 fn no_alloc_on_hit() -> TestResult {
     let beq_at = (&raw const super::insn_cases::kt_beq_at) as usize;
-    let a = Kprobe::at(add_at()).pre(|_: &mut TrapFrame| ()).post(|_: &mut TrapFrame| ()).register();
+    let a = Kprobe::at(add_at())
+        .pre(|_: &mut TrapFrame| ())
+        .post(|_: &mut TrapFrame| ())
+        .register();
     let b = Kprobe::at(beq_at).pre(|_: &mut TrapFrame| ()).register();
-    let (a, b) = (a.map_err(|e| format!("{e}"))?, b.map_err(|e| format!("{e}"))?);
+    let (a, b) = (
+        a.map_err(|e| format!("{e}"))?,
+        b.map_err(|e| format!("{e}"))?,
+    );
     let before = heap::allocations_on_this_hart();
     let mut sum = 0;
     for i in 0..5_000 {
@@ -480,8 +583,15 @@ fn smp_churn() -> TestResult {
     check_eq!(WRONG.load(SeqCst), 0);
     check_eq!(rkprobes::unowned_breakpoints(), unowned_before);
     check!(runs >= TARGET_HITS);
-    check!(counted <= runs, "probe counters {counted} exceed handler runs {runs}");
-    check!(def <= runs && runs <= def + maybe, "hits {runs} outside [{def}, {}]", def + maybe);
+    check!(
+        counted <= runs,
+        "probe counters {counted} exceed handler runs {runs}"
+    );
+    check!(
+        def <= runs && runs <= def + maybe,
+        "hits {runs} outside [{def}, {}]",
+        def + maybe
+    );
     check_eq!(rkprobes::probes().len(), 0);
     Ok(())
 }

@@ -25,7 +25,10 @@ pub struct Test {
 
 impl Test {
     pub fn new(name: &str, run: impl Fn() -> TestResult + 'static) -> Self {
-        Test { name: name.into(), run: Box::new(run) }
+        Test {
+            name: name.into(),
+            run: Box::new(run),
+        }
     }
 }
 
@@ -55,7 +58,12 @@ macro_rules! check_eq {
         if l != r {
             return Err(alloc::format!(
                 "{}:{}: {} == {} failed: {:?} != {:?}",
-                file!(), line!(), stringify!($left), stringify!($right), l, r
+                file!(),
+                line!(),
+                stringify!($left),
+                stringify!($right),
+                l,
+                r
             ));
         }
     }};

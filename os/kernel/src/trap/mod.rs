@@ -32,7 +32,7 @@ pub fn init_hart() {
         core::arch::asm!(
             "csrw stvec, {}",
             "csrw sscratch, zero",
-            in(reg) entry::__trap_entry as usize,
+            in(reg) entry::__trap_entry as *const () as usize,
         )
     };
 }
@@ -54,7 +54,10 @@ extern "C" fn trap_handler(frame: &mut KernelFrame) {
         // which reports and steps over one that is not a probe's.
         (EXC_BREAKPOINT, false) => rkprobes::kprobes_trap_handler(&mut frame.tf),
         (_, false) => kernel_fault(&mut frame.tf, scause),
-        (_, true) => panic!("trap from user mode: scause {scause:#x} at {:#x}", frame.tf.sepc),
+        (_, true) => panic!(
+            "trap from user mode: scause {scause:#x} at {:#x}",
+            frame.tf.sepc
+        ),
     }
 }
 
