@@ -3,8 +3,9 @@
 use crate::arch::current::TrapFrame;
 use crate::error::{Error, Result};
 use crate::global::{self, Kprobes};
-use crate::point::{Post, Pre, PreAction, Probe, ProbeType, SeedHandler};
+use crate::point::{EntryAction, Post, Pre, PreAction, Probe, ProbeType, RetData, SeedHandler};
 use crate::registry;
+use crate::retprobe::{self, RetState};
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -24,6 +25,7 @@ pub struct Kprobe {
     pre: Option<Pre>,
     post: Option<Post>,
     enabled: bool,
+    maxactive: Option<usize>,
 }
 
 impl Kprobe {
@@ -35,6 +37,7 @@ impl Kprobe {
             pre: None,
             post: None,
             enabled: true,
+            maxactive: None,
         }
     }
 
@@ -66,6 +69,39 @@ impl Kprobe {
         self
     }
 
+    /// A return probe (`SyncFunc`) on the function at `addr`.
+    pub fn function(addr: usize) -> Self {
+        Kprobe::at(addr).kind(ProbeType::SyncFunc)
+    }
+
+    /// Entry handler of a return probe: sees the arguments, may cancel the
+    /// return probe for this call, and may leave data for the return
+    /// handler of the same call. Sets the type to `SyncFunc`.
+    pub fn entry<R: Into<EntryAction>>(
+        mut self,
+        f: impl Fn(&mut TrapFrame, &mut RetData) -> R + Send + Sync + 'static,
+    ) -> Self {
+        self.kind = ProbeType::SyncFunc;
+        self.pre = Some(Pre::Entry(Box::new(move |tf, d| f(tf, d).into())));
+        self
+    }
+
+    /// Return handler of a return probe: sees the return value (`a0`, `a1`)
+    /// and the data its entry handler left. Sets the type to `SyncFunc`.
+    pub fn ret(mut self, f: impl Fn(&mut TrapFrame, &RetData) + Send + Sync + 'static) -> Self {
+        self.kind = ProbeType::SyncFunc;
+        self.post = Some(Post::Ret(Box::new(f)));
+        self
+    }
+
+    /// Most calls of a return probe in flight at once (default
+    /// max(10, 2 * harts)); a call beyond that runs unprobed and counts as
+    /// missed.
+    pub fn maxactive(mut self, n: usize) -> Self {
+        self.maxactive = Some(n);
+        self
+    }
+
     /// Seed-style handlers, each behind its own mutex.
     pub fn seed_handlers(mut self, pre: SeedHandler, post: Option<SeedHandler>) -> Self {
         self.pre = Some(Pre::Seed(pre));
@@ -85,11 +121,22 @@ impl Kprobe {
             Target::Addr(a) => *a,
             Target::Symbol(s) => crate::symbols::resolve(s)?,
         };
-        if self.kind != ProbeType::Insn {
+        if self.kind == ProbeType::AsyncFunc {
             return Err(Error::UnsupportedType);
         }
         let mut reg = kp.registry.lock();
-        let (prepared, _function) = registry::check_addr(kp, addr)?;
+        let (prepared, function) = registry::check_addr(kp, addr)?;
+        let ret = if self.kind == ProbeType::SyncFunc {
+            if function != addr {
+                return Err(Error::NotFunctionEntry { addr });
+            }
+            let maxactive = self
+                .maxactive
+                .unwrap_or_else(|| retprobe::default_maxactive(kp));
+            Some(RetState::new(reg.alloc_stub()?, maxactive))
+        } else {
+            None
+        };
         let probe = Arc::new(Probe {
             id: reg.next_id(),
             addr,
@@ -100,8 +147,20 @@ impl Kprobe {
             hits: AtomicU64::new(0),
             missed: AtomicU64::new(0),
             registered: AtomicBool::new(true),
+            ret,
         });
-        registry::install(kp, &mut reg, probe.clone(), prepared)?;
+        if let Some(ret) = &probe.ret {
+            let code =
+                crate::arch::current::trampoline::ret_stub_code(Arc::as_ptr(&probe) as usize);
+            kp.os.write_text(ret.stub, &code);
+            kp.os.sync_icache_all_harts();
+        }
+        if let Err(e) = registry::install(kp, &mut reg, probe.clone(), prepared) {
+            if let Some(ret) = &probe.ret {
+                reg.free_stub(ret.stub);
+            }
+            return Err(e);
+        }
         Ok(ProbeHandle(probe))
     }
 }
@@ -130,6 +189,13 @@ impl ProbeHandle {
     }
     pub fn disable(&self) {
         self.0.enabled.store(false, Ordering::Release);
+    }
+    /// Calls of a return probe whose return is still to come.
+    pub fn in_flight(&self) -> usize {
+        self.0
+            .ret
+            .as_ref()
+            .map_or(0, |r| r.in_flight.load(Ordering::Relaxed))
     }
     pub fn is_registered(&self) -> bool {
         self.0.registered.load(Ordering::Acquire)
@@ -177,6 +243,9 @@ pub struct ProbeInfo {
     pub enabled: bool,
     pub hits: u64,
     pub missed: u64,
+    /// For a return probe: its instance pool size and calls in flight.
+    pub maxactive: Option<usize>,
+    pub in_flight: usize,
 }
 
 /// All registered probes, by id.
@@ -201,6 +270,11 @@ fn info(kp: &Kprobes, p: &Probe) -> ProbeInfo {
         enabled: p.enabled.load(Ordering::Relaxed),
         hits: p.hits.load(Ordering::Relaxed),
         missed: p.missed.load(Ordering::Relaxed),
+        maxactive: p.ret.as_ref().map(|r| r.maxactive()),
+        in_flight: p
+            .ret
+            .as_ref()
+            .map_or(0, |r| r.in_flight.load(Ordering::Relaxed)),
     }
 }
 

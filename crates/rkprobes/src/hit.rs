@@ -41,11 +41,18 @@ pub fn handle_breakpoint(tf: &mut TrapFrame) -> bool {
             probe.count_miss();
             continue;
         }
-        probe.count_hit();
-        if let Some(pre) = &probe.pre {
-            if hart.in_handler(|| pre.call(tf)) == PreAction::Skip {
-                action = PreAction::Skip;
+        let a = match &probe.ret {
+            Some(ret) => crate::retprobe::on_entry(hart, probe, ret, tf),
+            None => {
+                probe.count_hit();
+                match &probe.pre {
+                    Some(pre) => hart.in_handler(|| pre.call(tf, &mut [0; 4]).0),
+                    None => PreAction::Continue,
+                }
             }
+        };
+        if a == PreAction::Skip {
+            action = PreAction::Skip;
         }
     }
     if action == PreAction::Skip {
@@ -102,11 +109,14 @@ fn finish_step(_kp: &Kprobes, hart: &HartState, tf: &mut TrapFrame) -> bool {
 
 #[link_section = ".text.rkprobes"]
 fn run_post(hart: &HartState, point: &ProbePoint, tf: &mut TrapFrame) {
-    for probe in point.probes.iter() {
+    // A return probe's post handler runs at the return, not here.
+    for probe in point
+        .probes
+        .iter()
+        .filter(|p| p.ret.is_none() && p.is_enabled())
+    {
         if let Some(post) = &probe.post {
-            if probe.is_enabled() {
-                hart.in_handler(|| post.call(tf));
-            }
+            hart.in_handler(|| post.call(tf, &[0; 4]));
         }
     }
 }

@@ -20,6 +20,7 @@ mod hit;
 mod os;
 mod point;
 mod registry;
+mod retprobe;
 mod seed;
 pub mod symbols;
 mod table;
@@ -36,7 +37,8 @@ pub use hit::{
     handle_breakpoint, kprobes_fault_handler, kprobes_trap_handler, unowned_breakpoints,
 };
 pub use os::{KprobeOs, Symbol};
-pub use point::{PreAction, ProbeType, SeedHandler};
+pub use point::{EntryAction, PreAction, ProbeType, RetData, SeedHandler};
+pub use retprobe::reclaim_stack;
 pub use seed::{kprobe_register, kprobe_unregister};
 /// The mutex of the seed API's handler type.
 pub use spin::Mutex;

@@ -37,28 +37,58 @@ impl From<()> for PreAction {
     }
 }
 
+/// What an entry handler of a return probe asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum EntryAction {
+    /// Catch this call's return.
+    #[default]
+    Continue,
+    /// Do not catch this call's return (no return handler for it).
+    Cancel,
+}
+
+impl From<()> for EntryAction {
+    fn from(_: ()) -> Self {
+        EntryAction::Continue
+    }
+}
+
+/// Per-call data an entry handler passes to the return handler of the same
+/// call.
+pub type RetData = [usize; 4];
+
 /// A seed-style handler: `Arc<Mutex<dyn FnMut(&mut TrapFrame) + Send>>`.
 pub type SeedHandler = Arc<Mutex<dyn FnMut(&mut TrapFrame) + Send>>;
 /// A lock-free handler of the idiomatic API.
 pub type PreFn = Box<dyn Fn(&mut TrapFrame) -> PreAction + Send + Sync>;
 pub type PostFn = Box<dyn Fn(&mut TrapFrame) + Send + Sync>;
+pub type EntryFn = Box<dyn Fn(&mut TrapFrame, &mut RetData) -> EntryAction + Send + Sync>;
+pub type RetFn = Box<dyn Fn(&mut TrapFrame, &RetData) + Send + Sync>;
 
 pub(crate) enum Pre {
     Fn(PreFn),
     /// Runs under its own (per-probe) lock. A seed handler that changes the
     /// pc asks to skip the instruction, as in Linux.
     Seed(SeedHandler),
+    /// Entry handler of a return probe, with per-call data.
+    Entry(EntryFn),
 }
 
 pub(crate) enum Post {
     Fn(PostFn),
     Seed(SeedHandler),
+    /// Return handler of a return probe, with per-call data.
+    Ret(RetFn),
 }
 
 impl Pre {
+    /// Calls the handler; `data` is the per-call data of a return probe.
+    /// For a return probe, a plain handler's `Skip` also cancels the
+    /// return probe for this call; an entry handler never skips.
     #[inline(always)]
-    pub fn call(&self, tf: &mut TrapFrame) -> PreAction {
-        match self {
+    pub fn call(&self, tf: &mut TrapFrame, data: &mut RetData) -> (PreAction, EntryAction) {
+        let action = match self {
+            Pre::Entry(f) => return (PreAction::Continue, f(tf, data)),
             Pre::Fn(f) => f(tf),
             Pre::Seed(h) => {
                 let pc = tf.sepc;
@@ -69,16 +99,21 @@ impl Pre {
                     PreAction::Continue
                 }
             }
+        };
+        match action {
+            PreAction::Skip => (PreAction::Skip, EntryAction::Cancel),
+            PreAction::Continue => (PreAction::Continue, EntryAction::Continue),
         }
     }
 }
 
 impl Post {
     #[inline(always)]
-    pub fn call(&self, tf: &mut TrapFrame) {
+    pub fn call(&self, tf: &mut TrapFrame, data: &RetData) {
         match self {
             Post::Fn(f) => f(tf),
             Post::Seed(h) => (h.lock())(tf),
+            Post::Ret(f) => f(tf, data),
         }
     }
 }
@@ -94,6 +129,8 @@ pub(crate) struct Probe {
     pub hits: AtomicU64,
     pub missed: AtomicU64,
     pub registered: AtomicBool,
+    /// Return-probe state of a `SyncFunc` probe.
+    pub ret: Option<crate::retprobe::RetState>,
 }
 
 impl Probe {

@@ -6,7 +6,7 @@
 //! - remove: restore the original bytes, unpublish, wait until no hart can
 //!   be in the point's handlers or slot, then free point and slot.
 
-use crate::arch::current::{self as arch, Prepared, SLOT_SIZE};
+use crate::arch::current::{self as arch, trampoline::RET_STUB_SIZE, Prepared, SLOT_SIZE};
 use crate::error::{Error, Result};
 use crate::global::Kprobes;
 use crate::hart;
@@ -20,10 +20,14 @@ use alloc::vec::Vec;
 use core::ops::Range;
 use core::sync::atomic::Ordering;
 
+const STUB_SLOTS: usize = RET_STUB_SIZE.div_ceil(SLOT_SIZE);
+
 pub(crate) struct Registry {
     slot_base: usize,
     slot_used: Vec<bool>,
     pub probes: BTreeMap<u64, Arc<Probe>>,
+    /// Unregistered return probes whose calls are still in flight.
+    zombies: Vec<Arc<Probe>>,
     next_id: u64,
     max_points: usize,
     points: usize,
@@ -36,6 +40,7 @@ impl Registry {
             slot_base: slots.start,
             slot_used: vec![false; n],
             probes: BTreeMap::new(),
+            zombies: Vec::new(),
             next_id: 1,
             max_points,
             points: 0,
@@ -47,14 +52,49 @@ impl Registry {
         self.next_id - 1
     }
 
-    fn alloc_slot(&mut self) -> Option<usize> {
-        let i = self.slot_used.iter().position(|u| !u)?;
-        self.slot_used[i] = true;
+    /// `n` contiguous free slots.
+    fn alloc_slots(&mut self, n: usize) -> Option<usize> {
+        let i = self
+            .slot_used
+            .windows(n)
+            .position(|w| w.iter().all(|u| !u))?;
+        self.slot_used[i..i + n].iter_mut().for_each(|u| *u = true);
         Some(self.slot_base + i * SLOT_SIZE)
     }
 
-    fn free_slot(&mut self, slot: usize) {
-        self.slot_used[(slot - self.slot_base) / SLOT_SIZE] = false;
+    fn free_slots(&mut self, slot: usize, n: usize) {
+        let i = (slot - self.slot_base) / SLOT_SIZE;
+        self.slot_used[i..i + n].iter_mut().for_each(|u| *u = false);
+    }
+
+    pub fn zombies(&self) -> impl Iterator<Item = &Arc<Probe>> {
+        self.zombies.iter()
+    }
+
+    /// A trampoline stub for a return probe (not yet written).
+    pub fn alloc_stub(&mut self) -> Result<usize> {
+        self.alloc_slots(STUB_SLOTS).ok_or(Error::NoSpace)
+    }
+
+    pub fn free_stub(&mut self, stub: usize) {
+        self.free_slots(stub, STUB_SLOTS);
+    }
+
+    /// Frees the stubs of unregistered return probes with no call left.
+    pub fn reap(&mut self) {
+        let (done, live): (Vec<_>, Vec<_>) = core::mem::take(&mut self.zombies)
+            .into_iter()
+            .partition(|p| {
+                p.ret
+                    .as_ref()
+                    .is_none_or(|r| r.in_flight.load(Ordering::Acquire) == 0)
+            });
+        self.zombies = live;
+        for p in done {
+            if let Some(ret) = &p.ret {
+                self.free_stub(ret.stub);
+            }
+        }
     }
 
     pub fn points(&self) -> usize {
@@ -174,7 +214,7 @@ pub(crate) fn install(
         return Err(Error::NoSpace);
     }
     let slot = if prepared.needs_slot() {
-        let slot = reg.alloc_slot().ok_or(Error::NoSpace)?;
+        let slot = reg.alloc_slots(1).ok_or(Error::NoSpace)?;
         kp.os.write_text(slot, &prepared.slot_code());
         kp.os.sync_icache_all_harts();
         slot
@@ -191,7 +231,7 @@ pub(crate) fn install(
         // SAFETY: never published, so ours alone.
         drop(unsafe { Box::from_raw(point) });
         if slot != 0 {
-            reg.free_slot(slot);
+            reg.free_slots(slot, 1);
         }
         return Err(Error::NoSpace);
     }
@@ -218,7 +258,7 @@ pub(crate) fn remove(kp: &Kprobes, reg: &mut Registry, id: u64) -> Result<()> {
         let old = kp.table.remove(addr).unwrap_or(core::ptr::null_mut());
         retire(kp, old);
         if slot != 0 {
-            reg.free_slot(slot);
+            reg.free_slots(slot, 1);
         }
         reg.points -= 1;
     } else {
@@ -236,5 +276,11 @@ pub(crate) fn remove(kp: &Kprobes, reg: &mut Registry, id: u64) -> Result<()> {
     }
     probe.registered.store(false, Ordering::Release);
     reg.probes.remove(&id);
+    // The grace period above means no hart can still be taking a new
+    // instance: calls in flight only finish from here on.
+    if probe.ret.is_some() {
+        reg.zombies.push(probe);
+    }
+    reg.reap();
     Ok(())
 }

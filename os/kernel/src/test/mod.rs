@@ -9,8 +9,10 @@
 
 mod asm_case;
 mod base;
+mod coroutine;
 mod insn_cases;
 mod kprobes;
+mod retprobes;
 
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -33,7 +35,7 @@ impl Test {
 }
 
 /// Every suite, in the order they run: each returns its tests.
-const ALL: &[fn() -> Vec<Test>] = &[base::tests, kprobes::tests];
+const ALL: &[fn() -> Vec<Test>] = &[base::tests, kprobes::tests, retprobes::tests];
 
 /// Fails the current test with a formatted reason unless `cond` holds.
 #[macro_export]

@@ -6,6 +6,7 @@ pub mod insn;
 pub mod prepare;
 pub mod simulate;
 pub mod slot;
+pub mod trampoline;
 
 pub use decode::RejectReason;
 pub use frame::{TrapFrame, UserContext};

@@ -1,0 +1,173 @@
+//! Return-probe trampolines.
+//!
+//! A probed function returns into a per-probe stub (in the slot area):
+//! ```text
+//!  stub + 0   auipc t0, 0          t0 = stub, which names the probe
+//!  stub + 4   ld    t1, 16(t0)
+//!  stub + 8   jr    t1             -> rkprobes_ret_trampoline
+//!  stub + 12  nop
+//!  stub + 16  .quad rkprobes_ret_trampoline
+//!  stub + 24  .quad probe           (the library's `*const Probe`)
+//! ```
+//! `t0`/`t1` are dead at a function return (caller-saved), so the stub may
+//! use them. The common trampoline saves a full `TrapFrame`, masks
+//! interrupts, calls `rkprobes_ret_handler(&mut TrapFrame) -> real return
+//! address`, restores the (possibly edited) registers and jumps there: no
+//! second trap.
+
+/// Bytes of one stub (four 8-byte slots).
+pub const RET_STUB_SIZE: usize = 32;
+const PROBE_PTR_OFFSET: usize = 24;
+
+const AUIPC_T0_0: u32 = 0x0000_0297;
+const LD_T1_16_T0: u32 = 0x0102_b303;
+const JR_T1: u32 = 0x0003_0067;
+const NOP: u32 = 0x0000_0013;
+
+/// The stub's bytes for the probe at `probe`.
+pub fn ret_stub_code(probe: usize) -> [u8; RET_STUB_SIZE] {
+    let mut out = [0u8; RET_STUB_SIZE];
+    for (i, w) in [AUIPC_T0_0, LD_T1_16_T0, JR_T1, NOP].iter().enumerate() {
+        out[i * 4..i * 4 + 4].copy_from_slice(&w.to_le_bytes());
+    }
+    out[16..24].copy_from_slice(&(common_trampoline() as u64).to_le_bytes());
+    out[PROBE_PTR_OFFSET..].copy_from_slice(&(probe as u64).to_le_bytes());
+    out
+}
+
+/// The probe a stub names. `stub` must be a stub written by `ret_stub_code`.
+#[inline(always)]
+pub fn stub_probe(stub: usize) -> usize {
+    // SAFETY: the caller passes the address of a live stub (the trampoline
+    // got it from `auipc` in that stub); its probe word is 8-byte aligned.
+    unsafe { ((stub + PROBE_PTR_OFFSET) as *const usize).read_volatile() }
+}
+
+/// The register that holds the stub address when the trampoline runs.
+pub const STUB_REG: usize = 5; // t0
+
+#[cfg(target_arch = "riscv64")]
+core::arch::global_asm!(
+    r#"
+    .pushsection .text.rkprobes.trampoline, "ax", @progbits
+    .globl rkprobes_ret_trampoline
+    .type rkprobes_ret_trampoline, @function
+    .p2align 2
+rkprobes_ret_trampoline:
+    addi    sp, sp, -288
+    sd      x1, 1*8(sp)
+    sd      x3, 3*8(sp)
+    sd      x4, 4*8(sp)
+    sd      x5, 5*8(sp)
+    sd      x6, 6*8(sp)
+    sd      x7, 7*8(sp)
+    sd      x8, 8*8(sp)
+    sd      x9, 9*8(sp)
+    sd      x10, 10*8(sp)
+    sd      x11, 11*8(sp)
+    sd      x12, 12*8(sp)
+    sd      x13, 13*8(sp)
+    sd      x14, 14*8(sp)
+    sd      x15, 15*8(sp)
+    sd      x16, 16*8(sp)
+    sd      x17, 17*8(sp)
+    sd      x18, 18*8(sp)
+    sd      x19, 19*8(sp)
+    sd      x20, 20*8(sp)
+    sd      x21, 21*8(sp)
+    sd      x22, 22*8(sp)
+    sd      x23, 23*8(sp)
+    sd      x24, 24*8(sp)
+    sd      x25, 25*8(sp)
+    sd      x26, 26*8(sp)
+    sd      x27, 27*8(sp)
+    sd      x28, 28*8(sp)
+    sd      x29, 29*8(sp)
+    sd      x30, 30*8(sp)
+    sd      x31, 31*8(sp)
+    addi    t1, sp, 288
+    sd      t1, 2*8(sp)
+    sd      t0, 32*8(sp)
+    /* The handler runs with interrupts masked: it uses per-hart state. */
+    csrrci  t1, sstatus, 2
+    sd      t1, 33*8(sp)
+    mv      a0, sp
+    call    rkprobes_ret_handler
+    mv      t0, a0
+    ld      t1, 33*8(sp)
+    andi    t1, t1, 2
+    csrs    sstatus, t1
+    ld      x1, 1*8(sp)
+    ld      x3, 3*8(sp)
+    ld      x4, 4*8(sp)
+    ld      x6, 6*8(sp)
+    ld      x7, 7*8(sp)
+    ld      x8, 8*8(sp)
+    ld      x9, 9*8(sp)
+    ld      x10, 10*8(sp)
+    ld      x11, 11*8(sp)
+    ld      x12, 12*8(sp)
+    ld      x13, 13*8(sp)
+    ld      x14, 14*8(sp)
+    ld      x15, 15*8(sp)
+    ld      x16, 16*8(sp)
+    ld      x17, 17*8(sp)
+    ld      x18, 18*8(sp)
+    ld      x19, 19*8(sp)
+    ld      x20, 20*8(sp)
+    ld      x21, 21*8(sp)
+    ld      x22, 22*8(sp)
+    ld      x23, 23*8(sp)
+    ld      x24, 24*8(sp)
+    ld      x25, 25*8(sp)
+    ld      x26, 26*8(sp)
+    ld      x27, 27*8(sp)
+    ld      x28, 28*8(sp)
+    ld      x29, 29*8(sp)
+    ld      x30, 30*8(sp)
+    ld      x31, 31*8(sp)
+    addi    sp, sp, 288
+    jr      t0
+    .size rkprobes_ret_trampoline, . - rkprobes_ret_trampoline
+    .popsection
+"#
+);
+
+/// Address of the common trampoline (0 on hosts, where it is not built).
+pub fn common_trampoline() -> usize {
+    #[cfg(target_arch = "riscv64")]
+    {
+        extern "C" {
+            fn rkprobes_ret_trampoline();
+        }
+        rkprobes_ret_trampoline as *const () as usize
+    }
+    #[cfg(not(target_arch = "riscv64"))]
+    {
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arch::riscv::decode::{decode, Action};
+    use crate::arch::riscv::insn::Insn;
+
+    #[test]
+    fn stub_decodes_as_intended() {
+        let code = ret_stub_code(0x1234_5678);
+        let names: std::vec::Vec<_> = (0..4)
+            .map(|i| decode(Insn::from_bytes(&code[i * 4..]).unwrap()).mnemonic)
+            .collect();
+        assert_eq!(names, ["auipc", "ld", "jalr", "addi"]);
+        assert!(matches!(
+            decode(Insn::from_bytes(&code[4..]).unwrap()).action,
+            Action::OutOfLine
+        ));
+        assert_eq!(
+            u64::from_le_bytes(code[24..32].try_into().unwrap()),
+            0x1234_5678
+        );
+    }
+}

@@ -1,0 +1,344 @@
+//! Function entry and return probes (`SyncFunc`) under a real kernel:
+//! recursion, several harts, a task that sleeps inside the function and
+//! wakes on another hart, maxactive, cancel, unregister in flight, frames
+//! that never return, and probes on real kernel functions by name.
+
+use super::coroutine::{Coroutine, Yielder};
+use super::{Test, TestResult};
+use crate::{arch, check, check_eq, smp};
+use alloc::format;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::hint::black_box;
+use core::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use rkprobes::{EntryAction, Kprobe, ProbeHandle, ProbeType, TrapFrame};
+use spin::Mutex;
+
+pub fn tests() -> Vec<Test> {
+    alloc::vec![
+        Test::new("retprobes::recursion_counts_and_values", recursion),
+        Test::new("retprobes::four_harts_one_function", four_harts),
+        Test::new(
+            "retprobes::task_sleeps_inside_and_resumes_on_other_hart",
+            migrates
+        ),
+        Test::new(
+            "retprobes::maxactive_overflow_counted_as_missed",
+            maxactive_overflow
+        ),
+        Test::new(
+            "retprobes::entry_handler_cancels_and_passes_data",
+            cancel_and_data
+        ),
+        Test::new(
+            "retprobes::unregister_with_call_in_flight",
+            unregister_in_flight
+        ),
+        Test::new(
+            "retprobes::frame_that_never_returns_is_reclaimed",
+            never_returns
+        ),
+        Test::new("retprobes::seed_api_sync_func", seed_sync_func),
+        Test::new("retprobes::real_kernel_functions_by_name", by_name),
+        Test::new("retprobes::not_a_function_entry", not_entry),
+    ]
+}
+
+fn err(e: rkprobes::Error) -> String {
+    format!("{e}")
+}
+
+/// Depth of recursion; not a tail call, so every level is a real call.
+#[inline(never)]
+pub fn kt_depth(n: usize) -> usize {
+    if n == 0 {
+        return 0;
+    }
+    black_box(kt_depth(black_box(n - 1))) + 1
+}
+
+/// A function whose result identifies its arguments.
+#[inline(never)]
+pub fn kt_mix(a: usize, b: usize) -> usize {
+    black_box(a.wrapping_mul(31).wrapping_add(b))
+}
+
+/// Stops inside itself (through the coroutine) before returning.
+#[inline(never)]
+pub fn kt_sleeper(x: usize, y: &Yielder) -> usize {
+    let v = black_box(x * 2);
+    y.yield_now();
+    black_box(v + 1)
+}
+
+fn addr_of(name: &str) -> Result<usize, String> {
+    crate::symbols::symbol_by_name(name)
+        .map(|s| s.addr)
+        .ok_or(format!("no symbol {name}"))
+}
+
+fn recursion() -> TestResult {
+    static RETURNS: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+    RETURNS.lock().clear();
+    let entries = Arc::new(AtomicUsize::new(0));
+    let e2 = entries.clone();
+    let p = Kprobe::symbol("kernel::test::retprobes::kt_depth")
+        .entry(move |_: &mut TrapFrame, _: &mut rkprobes::RetData| {
+            e2.fetch_add(1, SeqCst);
+        })
+        .ret(|tf: &mut TrapFrame, _: &rkprobes::RetData| RETURNS.lock().push(tf.ret()))
+        .maxactive(32)
+        .register()
+        .map_err(err)?;
+    let r = kt_depth(10);
+    let (hits, missed, in_flight) = (p.hits(), p.missed(), p.in_flight());
+    p.unregister().map_err(err)?;
+    check_eq!(r, 10);
+    check_eq!(entries.load(SeqCst), 11);
+    check_eq!((hits, missed, in_flight), (11, 0, 0));
+    // Innermost returns first: 0, 1, ..., 10.
+    check_eq!(*RETURNS.lock(), (0..=10).collect::<Vec<_>>());
+    Ok(())
+}
+
+fn four_harts() -> TestResult {
+    const CALLS: usize = 2_000;
+    let bad = Arc::new(AtomicUsize::new(0));
+    let returns = Arc::new(AtomicUsize::new(0));
+    let (b2, r2) = (bad.clone(), returns.clone());
+    let p = Kprobe::symbol("kernel::test::retprobes::kt_mix")
+        .entry(|tf: &mut TrapFrame, d: &mut rkprobes::RetData| {
+            d[0] = tf.arg(0);
+            d[1] = tf.arg(1);
+            d[2] = arch::hart_id();
+        })
+        .ret(move |tf: &mut TrapFrame, d: &rkprobes::RetData| {
+            r2.fetch_add(1, SeqCst);
+            if tf.ret() != d[0].wrapping_mul(31).wrapping_add(d[1]) || d[2] != arch::hart_id() {
+                b2.fetch_add(1, SeqCst);
+            }
+        })
+        .register()
+        .map_err(err)?;
+    let wrong = AtomicUsize::new(0);
+    smp::run_on_all(true, &|hart| {
+        for i in 0..CALLS {
+            if kt_mix(hart, i) != hart * 31 + i {
+                wrong.fetch_add(1, SeqCst);
+            }
+        }
+    });
+    let hits = p.hits();
+    p.unregister().map_err(err)?;
+    let calls = CALLS * smp::online();
+    check_eq!(wrong.load(SeqCst), 0);
+    check_eq!(bad.load(SeqCst), 0);
+    check_eq!(hits as usize, calls);
+    check_eq!(returns.load(SeqCst), calls);
+    Ok(())
+}
+
+/// Registers a return probe on `kt_sleeper` recording the entry hart, the
+/// return hart and the return value.
+fn sleeper_probe(log: Arc<Mutex<Vec<(usize, usize, usize)>>>) -> Result<ProbeHandle, String> {
+    Kprobe::symbol("kernel::test::retprobes::kt_sleeper")
+        .entry(|_: &mut TrapFrame, d: &mut rkprobes::RetData| d[0] = arch::hart_id())
+        .ret(move |tf: &mut TrapFrame, d: &rkprobes::RetData| {
+            log.lock().push((d[0], arch::hart_id(), tf.ret()));
+        })
+        .register()
+        .map_err(err)
+}
+
+fn other_hart() -> Result<usize, String> {
+    let me = arch::hart_id();
+    smp::harts()
+        .find(|&h| h != me)
+        .ok_or_else(|| "needs two harts".into())
+}
+
+fn migrates() -> TestResult {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let p = sleeper_probe(log.clone())?;
+    let result = Arc::new(AtomicUsize::new(0));
+    let r2 = result.clone();
+    let co = Mutex::new(Coroutine::new(move |y| r2.store(kt_sleeper(20, y), SeqCst)));
+    check!(!co.lock().resume(), "finished without sleeping");
+    check_eq!(p.in_flight(), 1);
+    let target = other_hart()?;
+    let finished = AtomicUsize::new(0);
+    smp::run_on_all(false, &|hart| {
+        if hart == target && co.lock().resume() {
+            finished.store(1, SeqCst);
+        }
+    });
+    p.unregister().map_err(err)?;
+    check_eq!(finished.load(SeqCst), 1);
+    check_eq!(result.load(SeqCst), 41);
+    check_eq!(*log.lock(), alloc::vec![(arch::hart_id(), target, 41)]);
+    Ok(())
+}
+
+fn maxactive_overflow() -> TestResult {
+    let returns = Arc::new(AtomicUsize::new(0));
+    let r2 = returns.clone();
+    let p = Kprobe::symbol("kernel::test::retprobes::kt_depth")
+        .ret(move |_: &mut TrapFrame, _: &rkprobes::RetData| {
+            r2.fetch_add(1, SeqCst);
+        })
+        .maxactive(2)
+        .register()
+        .map_err(err)?;
+    let r = kt_depth(4);
+    let (hits, missed) = (p.hits(), p.missed());
+    p.unregister().map_err(err)?;
+    check_eq!(r, 4);
+    check_eq!((hits, missed), (2, 3));
+    check_eq!(returns.load(SeqCst), 2);
+    Ok(())
+}
+
+fn cancel_and_data() -> TestResult {
+    static SEEN: Mutex<Vec<(usize, usize)>> = Mutex::new(Vec::new());
+    SEEN.lock().clear();
+    let p = Kprobe::symbol("kernel::test::retprobes::kt_mix")
+        .entry(|tf: &mut TrapFrame, d: &mut rkprobes::RetData| {
+            d[0] = tf.arg(0) + 1000;
+            if tf.arg(0) % 2 == 1 {
+                EntryAction::Cancel
+            } else {
+                EntryAction::Continue
+            }
+        })
+        .ret(|tf: &mut TrapFrame, d: &rkprobes::RetData| SEEN.lock().push((d[0], tf.ret())))
+        .register()
+        .map_err(err)?;
+    let results: Vec<usize> = (0..4).map(|i| kt_mix(i, 1)).collect();
+    p.unregister().map_err(err)?;
+    check_eq!(results, alloc::vec![1, 32, 63, 94]);
+    check_eq!(*SEEN.lock(), alloc::vec![(1000, 1), (1002, 63)]);
+    Ok(())
+}
+
+fn unregister_in_flight() -> TestResult {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let slots_before = rkprobes::memory_stats().slot_bytes;
+    let p = sleeper_probe(log.clone())?;
+    let result = Arc::new(AtomicUsize::new(0));
+    let r2 = result.clone();
+    let mut co = Coroutine::new(move |y| r2.store(kt_sleeper(5, y), SeqCst));
+    check!(!co.resume());
+    check_eq!(p.in_flight(), 1);
+    p.unregister().map_err(err)?;
+    // The call still returns to its real caller, without a handler.
+    check!(co.resume(), "coroutine did not finish");
+    check_eq!(result.load(SeqCst), 11);
+    check_eq!(log.lock().len(), 0);
+    // The stub of the removed probe is freed at the next registry change.
+    let q = sleeper_probe(log.clone())?;
+    q.unregister().map_err(err)?;
+    check_eq!(rkprobes::memory_stats().slot_bytes, slots_before);
+    Ok(())
+}
+
+fn never_returns() -> TestResult {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let p = sleeper_probe(log.clone())?;
+    let mut co = Coroutine::new(move |y| {
+        kt_sleeper(7, y);
+    });
+    check!(!co.resume());
+    check_eq!(p.in_flight(), 1);
+    // The task dies inside the function: its stack goes away.
+    let stack = co.stack_range();
+    drop(co);
+    check_eq!(rkprobes::reclaim_stack(stack), 1);
+    check_eq!(p.in_flight(), 0);
+    p.unregister().map_err(err)?;
+    check_eq!(log.lock().len(), 0);
+    Ok(())
+}
+
+fn seed_sync_func() -> TestResult {
+    let addr = addr_of("kernel::test::retprobes::kt_mix")?;
+    let seen = Arc::new(AtomicUsize::new(0));
+    let (s1, s2) = (seen.clone(), seen.clone());
+    let entry: rkprobes::SeedHandler = Arc::new(rkprobes::Mutex::new(move |tf: &mut TrapFrame| {
+        s1.fetch_add(tf.arg(0), SeqCst);
+    }));
+    let ret: rkprobes::SeedHandler = Arc::new(rkprobes::Mutex::new(move |tf: &mut TrapFrame| {
+        s2.fetch_add(tf.ret() * 1000, SeqCst);
+    }));
+    check_eq!(
+        rkprobes::kprobe_register(addr, entry, Some(ret), ProbeType::SyncFunc),
+        0
+    );
+    let r = kt_mix(2, 3);
+    check_eq!(rkprobes::kprobe_unregister(addr), 0);
+    check_eq!(r, 65);
+    check_eq!(seen.load(SeqCst), 2 + 65_000);
+    Ok(())
+}
+
+fn by_name() -> TestResult {
+    // Real kernel functions, called for real below.
+    let names = [
+        "kernel::bootargs::get",
+        "kernel::symbols::symbol_at",
+        "kernel::symbols::symbol_by_name",
+    ];
+    let mut compressed = 0;
+    let counts: Vec<Arc<(AtomicUsize, AtomicUsize)>> = names
+        .iter()
+        .map(|_| Arc::new((AtomicUsize::new(0), AtomicUsize::new(0))))
+        .collect();
+    let mut handles = Vec::new();
+    for (name, c) in names.iter().zip(&counts) {
+        let sym = crate::symbols::symbol_by_name(name).ok_or(format!("no symbol {name}"))?;
+        // SAFETY: kernel text is mapped readable.
+        let first = unsafe { (sym.addr as *const u16).read_volatile() };
+        if first & 0b11 != 0b11 {
+            compressed += 1;
+        }
+        let (e, r) = (c.clone(), c.clone());
+        let h = Kprobe::symbol(name)
+            .entry(move |_: &mut TrapFrame, _: &mut rkprobes::RetData| {
+                e.0.fetch_add(1, SeqCst);
+            })
+            .ret(move |_: &mut TrapFrame, _: &rkprobes::RetData| {
+                r.1.fetch_add(1, SeqCst);
+            })
+            .register()
+            .map_err(|e| format!("{name}: {e}"))?;
+        handles.push(h);
+    }
+    let mode = crate::bootargs::get("mode");
+    let found = crate::symbols::symbol_at(kt_mix as *const () as usize).map(|s| s.name);
+    let by_name = crate::symbols::symbol_by_name("kt_add").is_some();
+    for h in handles {
+        h.unregister().map_err(err)?;
+    }
+    check_eq!(mode, Some("test"));
+    check_eq!(found, Some("kernel::test::retprobes::kt_mix"));
+    check!(by_name);
+    check!(
+        compressed >= 1,
+        "no probed function starts with a compressed instruction"
+    );
+    for (name, c) in names.iter().zip(&counts) {
+        let (e, r) = (c.0.load(SeqCst), c.1.load(SeqCst));
+        check!(e >= 1 && e == r, "{name}: {e} entries, {r} returns");
+    }
+    Ok(())
+}
+
+fn not_entry() -> TestResult {
+    let addr = addr_of("kernel::test::retprobes::kt_mix")?;
+    // SAFETY: kernel text is mapped readable.
+    let first = unsafe { (addr as *const u16).read_volatile() };
+    let second = addr + if first & 0b11 == 0b11 { 4 } else { 2 };
+    let e = Kprobe::function(second).register().err();
+    check_eq!(e, Some(rkprobes::Error::NotFunctionEntry { addr: second }));
+    Ok(())
+}
