@@ -1,5 +1,6 @@
 //! The library's one global instance, created by `init`.
 
+use crate::arch::current::SLOT_SIZE;
 use crate::hart::HartState;
 use crate::os::KprobeOs;
 use crate::registry::Registry;
@@ -46,11 +47,13 @@ pub(crate) fn get() -> Option<&'static Kprobes> {
 pub fn init(os: &'static dyn KprobeOs, config: Config) {
     KPROBES.call_once(|| {
         let slots = os.slot_area();
+        // The first slots are each hart's scratch slot (see `hit.rs`).
+        let shared = slots.start + os.max_harts() * SLOT_SIZE..slots.end;
         Kprobes {
             os,
             table: Table::new(config.max_points * 2),
             harts: (0..os.max_harts()).map(|_| HartState::default()).collect(),
-            registry: Mutex::new(Registry::new(slots.clone(), config.max_points)),
+            registry: Mutex::new(Registry::new(shared, config.max_points)),
             slots,
             unowned: AtomicU64::new(0),
         }
@@ -61,5 +64,11 @@ impl Kprobes {
     #[inline(always)]
     pub fn hart(&self) -> &HartState {
         &self.harts[self.os.hart_id()]
+    }
+
+    /// This hart's scratch slot, for re-executing an instruction whose
+    /// probe was just removed.
+    pub fn scratch_slot(&self) -> usize {
+        self.slots.start + self.os.hart_id() * SLOT_SIZE
     }
 }

@@ -22,6 +22,10 @@ pub(crate) struct HartState {
     /// For the step: were interrupts enabled, and is it a nested hit.
     step_irqs: AtomicBool,
     step_nested: AtomicBool,
+    /// A scratch step in progress: the address whose instruction runs in
+    /// this hart's scratch slot (0: none) and its length.
+    scratch_addr: AtomicUsize,
+    scratch_len: AtomicUsize,
 }
 
 pub(crate) struct Step {
@@ -83,6 +87,28 @@ impl HartState {
             point,
             irqs_were_on: self.step_irqs.load(Ordering::Relaxed),
             nested: self.step_nested.load(Ordering::Relaxed),
+        })
+    }
+}
+
+impl HartState {
+    #[inline(always)]
+    pub fn begin_scratch_step(&self, addr: usize, len: usize, irqs_were_on: bool) {
+        self.step_irqs.store(irqs_were_on, Ordering::Relaxed);
+        self.scratch_len.store(len, Ordering::Relaxed);
+        self.scratch_addr.store(addr, Ordering::Relaxed);
+    }
+
+    /// Ends a scratch step: (address, length, irqs were on).
+    #[inline(always)]
+    pub fn take_scratch_step(&self) -> Option<(usize, usize, bool)> {
+        let addr = self.scratch_addr.swap(0, Ordering::Relaxed);
+        (addr != 0).then(|| {
+            (
+                addr,
+                self.scratch_len.load(Ordering::Relaxed),
+                self.step_irqs.load(Ordering::Relaxed),
+            )
         })
     }
 }

@@ -26,10 +26,7 @@ pub fn handle_breakpoint(tf: &mut TrapFrame) -> bool {
     }
     hart.enter();
     let Some(point) = kp.table.lookup(pc) else {
-        hart.leave();
-        // A probe removed while this hart was on its way here leaves the
-        // original instruction behind: resume and run it.
-        return !breakpoint_at(pc);
+        return removed_probe(kp, hart, tf);
     };
     let nested = hart.nested();
     let mut action = PreAction::Continue;
@@ -85,9 +82,57 @@ pub fn handle_breakpoint(tf: &mut TrapFrame) -> bool {
     true
 }
 
+/// No probe at `pc`. Either the breakpoint is someone else's, or a probe
+/// was removed while this hart was on its way here: then the original
+/// instruction is back in memory, but this hart's instruction fetch may
+/// still see the breakpoint (its icache, or an emulator's translation, can
+/// lag behind the remote fence). Re-fetching could trap forever, so the
+/// instruction is run here: simulated, or stepped in this hart's scratch
+/// slot.
+#[link_section = ".text.rkprobes"]
+fn removed_probe(kp: &Kprobes, hart: &HartState, tf: &mut TrapFrame) -> bool {
+    let pc = tf.pc();
+    if breakpoint_at(pc) {
+        hart.leave();
+        return false;
+    }
+    let n = arch::insn_len_at(&crate::text::read(pc, 2))
+        .unwrap_or(2)
+        .min(4);
+    match arch::prepare(&crate::text::read(pc, n)) {
+        Ok(p) => match p.exec {
+            Exec::Simulate(op) => {
+                p.simulate(op, pc, tf);
+                hart.leave();
+            }
+            Exec::OutOfLine => {
+                let slot = kp.scratch_slot();
+                kp.os.write_text(slot, &p.slot_code());
+                kp.os.sync_icache_local();
+                let irqs_were_on = arch::mask_irqs_on_return(tf);
+                hart.begin_scratch_step(pc, p.len(), irqs_were_on);
+                tf.set_pc(slot);
+            }
+        },
+        // Never probeable, so never a probe's: let the hart fetch it again.
+        Err(_) => hart.leave(),
+    }
+    true
+}
+
 /// The breakpoint after a slot's instruction: resume after the probe.
 #[link_section = ".text.rkprobes"]
-fn finish_step(_kp: &Kprobes, hart: &HartState, tf: &mut TrapFrame) -> bool {
+fn finish_step(kp: &Kprobes, hart: &HartState, tf: &mut TrapFrame) -> bool {
+    let scratch = kp.scratch_slot();
+    if (scratch..scratch + arch::SLOT_SIZE).contains(&tf.pc()) {
+        let Some((addr, len, irqs_were_on)) = hart.take_scratch_step() else {
+            return false;
+        };
+        arch::restore_irqs(tf, irqs_were_on);
+        tf.set_pc(addr + len);
+        hart.leave();
+        return true;
+    }
     let Some(step) = hart.take_step() else {
         return false;
     };
@@ -174,6 +219,14 @@ pub fn kprobes_fault_handler(tf: &mut TrapFrame) -> Option<usize> {
         return None;
     }
     let hart = kp.hart();
+    let scratch = kp.scratch_slot();
+    if (scratch..scratch + arch::SLOT_SIZE).contains(&tf.pc()) {
+        let (addr, _, irqs_were_on) = hart.take_scratch_step()?;
+        arch::restore_irqs(tf, irqs_were_on);
+        tf.set_pc(addr);
+        hart.leave();
+        return Some(addr);
+    }
     let step = hart.take_step()?;
     // SAFETY: alive while this hart is inside, as in `finish_step`.
     let point = unsafe { &*step.point };

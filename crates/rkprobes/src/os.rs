@@ -34,6 +34,12 @@ pub trait KprobeOs: Sync {
     /// returns.
     fn sync_icache_all_harts(&self);
 
+    /// Makes earlier `write_text`s visible to this hart's own instruction
+    /// fetch (RISC-V: `fence.i`). Called from the hit path.
+    fn sync_icache_local(&self) {
+        self.sync_icache_all_harts();
+    }
+
     /// The calling hart's index, below `max_harts()`.
     fn hart_id(&self) -> usize;
 

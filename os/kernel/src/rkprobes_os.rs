@@ -41,6 +41,10 @@ impl KprobeOs for DemoOs {
         }
     }
 
+    fn sync_icache_local(&self) {
+        arch::fence_i();
+    }
+
     #[link_section = ".text.trap"]
     fn hart_id(&self) -> usize {
         arch::hart_id()
