@@ -15,6 +15,7 @@ mod mm;
 mod rkprobes_os;
 mod smp;
 mod symbols;
+mod task;
 mod test;
 mod timer;
 mod trap;
@@ -89,7 +90,10 @@ extern "C" fn rust_main(hartid: usize, dtb: usize) -> ! {
             let (passed, failed) = test::run_all(bootargs::get("filter"));
             u32::from(failed > 0 || passed == 0)
         }
-        _ => 0,
+        _ => {
+            task::demo::run();
+            0
+        }
     };
     exit::exit(code)
 }

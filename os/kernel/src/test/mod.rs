@@ -10,6 +10,7 @@
 mod asm_case;
 mod base;
 mod coroutine;
+mod executor;
 mod insn_cases;
 mod kprobes;
 mod retprobes;
@@ -35,7 +36,12 @@ impl Test {
 }
 
 /// Every suite, in the order they run: each returns its tests.
-const ALL: &[fn() -> Vec<Test>] = &[base::tests, kprobes::tests, retprobes::tests];
+const ALL: &[fn() -> Vec<Test>] = &[
+    base::tests,
+    kprobes::tests,
+    retprobes::tests,
+    executor::tests,
+];
 
 /// Fails the current test with a formatted reason unless `cond` holds.
 #[macro_export]
