@@ -24,6 +24,8 @@ mod retprobe;
 mod seed;
 pub mod symbols;
 mod table;
+#[cfg(test)]
+mod tests;
 mod text;
 
 pub use api::{

@@ -1,0 +1,25 @@
+//! Host tests of the library core (registry, hit path, counters) against a
+//! fake OS whose "kernel text" is host memory holding hand-assembled RISC-V.
+//!
+//! The library has one global instance, so every test shares one fake OS
+//! and works on its own function of the fake text. Tests that look at
+//! global state (memory statistics, the whole text, the write log, unowned
+//! breakpoints) take the `exclusive` lock; the others run in parallel under
+//! `shared`. Nothing executes RISC-V: a test calls `handle_breakpoint` as
+//! the trap would, and `harness` plays the hart that steps a slot.
+//!
+//! Handlers never assert: a panic inside the hit path would leave the hart
+//! "inside" for ever and hang every later unregistration. They record what
+//! they saw, and the test checks it afterwards.
+
+mod fake_os;
+mod fake_text;
+mod harness;
+
+mod concurrency;
+mod counters;
+mod errors;
+mod handlers;
+mod nested;
+mod patching;
+mod unowned;
