@@ -13,9 +13,11 @@ mod bootargs;
 mod exit;
 mod loader;
 mod mm;
+mod process;
 mod rkprobes_os;
 mod smp;
 mod symbols;
+mod syscall;
 mod task;
 mod test;
 mod timer;
@@ -96,6 +98,7 @@ extern "C" fn rust_main(hartid: usize, dtb: usize) -> ! {
         }
         _ => {
             task::demo::run();
+            process::demo::run();
             0
         }
     };
