@@ -1,5 +1,6 @@
 //! The idiomatic API: a builder, handles, typed errors, a listing.
 
+use crate::arch::current::Prepared;
 use crate::arch::current::TrapFrame;
 use crate::error::{Error, Result};
 use crate::global::{self, Kprobes};
@@ -116,7 +117,14 @@ impl Kprobe {
     }
 
     pub fn register(self) -> Result<ProbeHandle> {
-        let kp = global::get().ok_or(Error::NotInitialized)?;
+        register_many(alloc::vec![self])
+            .pop()
+            .unwrap_or(Err(Error::NotInitialized))
+    }
+
+    /// Checks the target and builds the probe; writes its return stub
+    /// (made visible by `install_many`). Changes nothing on error.
+    fn build(self, kp: &Kprobes, reg: &mut registry::Registry) -> Result<(Arc<Probe>, Prepared)> {
         let addr = match &self.target {
             Target::Addr(a) => *a,
             Target::Symbol(s) => crate::symbols::resolve(s)?,
@@ -124,7 +132,6 @@ impl Kprobe {
         if self.kind == ProbeType::AsyncFunc {
             return Err(Error::UnsupportedType);
         }
-        let mut reg = kp.registry.lock();
         let (prepared, function) = registry::check_addr(kp, addr)?;
         let ret = if self.kind == ProbeType::SyncFunc {
             if function != addr {
@@ -153,15 +160,61 @@ impl Kprobe {
             let code =
                 crate::arch::current::trampoline::ret_stub_code(Arc::as_ptr(&probe) as usize);
             kp.os.write_text(ret.stub, &code);
-            kp.os.sync_icache_all_harts();
         }
-        if let Err(e) = registry::install(kp, &mut reg, probe.clone(), prepared) {
-            if let Some(ret) = &probe.ret {
-                reg.free_stub(ret.stub);
+        Ok((probe, prepared))
+    }
+}
+
+/// Registers many probes at once: each is accepted or refused on its own
+/// (one result per builder, in order), and all accepted breakpoints are
+/// armed together, with a few syncs of every hart instead of a few per
+/// probe.
+pub fn register_many(builders: Vec<Kprobe>) -> Vec<Result<ProbeHandle>> {
+    let Some(kp) = global::get() else {
+        return builders
+            .iter()
+            .map(|_| Err(Error::NotInitialized))
+            .collect();
+    };
+    let mut reg = match kp.registry() {
+        Ok(reg) => reg,
+        Err(e) => return builders.iter().map(|_| Err(e)).collect(),
+    };
+    let built: Vec<Result<(Arc<Probe>, Prepared)>> = builders
+        .into_iter()
+        .map(|b| b.build(kp, &mut reg))
+        .collect();
+    let ok: Vec<(Arc<Probe>, Prepared)> = built
+        .iter()
+        .filter_map(|r| r.as_ref().ok().cloned())
+        .collect();
+    let mut installed = registry::install_many(kp, &mut reg, ok).into_iter();
+    built
+        .into_iter()
+        .map(|r| {
+            let (probe, _) = r?;
+            match installed.next().unwrap_or(Err(Error::NoSpace)) {
+                Ok(()) => Ok(ProbeHandle(probe)),
+                Err(e) => {
+                    if let Some(ret) = &probe.ret {
+                        reg.free_stub(ret.stub);
+                    }
+                    Err(e)
+                }
             }
-            return Err(e);
-        }
-        Ok(ProbeHandle(probe))
+        })
+        .collect()
+}
+
+/// Unregisters many probes at once (one result per handle, in order).
+pub fn unregister_many(handles: Vec<ProbeHandle>) -> Vec<Result<()>> {
+    let ids: Vec<u64> = handles.iter().map(|h| h.id()).collect();
+    let Some(kp) = global::get() else {
+        return ids.iter().map(|_| Err(Error::NotInitialized)).collect();
+    };
+    match kp.registry() {
+        Ok(mut reg) => registry::remove_many(kp, &mut reg, &ids),
+        Err(e) => ids.iter().map(|_| Err(e)).collect(),
     }
 }
 
@@ -209,14 +262,16 @@ impl ProbeHandle {
 /// Removes the probe with this id.
 pub fn unregister_id(id: u64) -> Result<()> {
     let kp = global::get().ok_or(Error::NotInitialized)?;
-    let mut reg = kp.registry.lock();
-    registry::remove(kp, &mut reg, id)
+    let mut reg = kp.registry()?;
+    registry::remove_many(kp, &mut reg, &[id])
+        .pop()
+        .unwrap_or(Err(Error::NotRegistered))
 }
 
 /// Removes every probe at `addr`; returns how many there were.
 pub fn unregister_addr(addr: usize) -> Result<usize> {
     let kp = global::get().ok_or(Error::NotInitialized)?;
-    let mut reg = kp.registry.lock();
+    let mut reg = kp.registry()?;
     let ids: Vec<u64> = reg
         .probes
         .values()
@@ -226,9 +281,9 @@ pub fn unregister_addr(addr: usize) -> Result<usize> {
     if ids.is_empty() {
         return Err(Error::NotRegistered);
     }
-    for id in &ids {
-        registry::remove(kp, &mut reg, *id)?;
-    }
+    registry::remove_many(kp, &mut reg, &ids)
+        .into_iter()
+        .collect::<Result<Vec<()>>>()?;
     Ok(ids.len())
 }
 
@@ -253,7 +308,9 @@ pub fn probes() -> Vec<ProbeInfo> {
     let Some(kp) = global::get() else {
         return Vec::new();
     };
-    let reg = kp.registry.lock();
+    let Some(reg) = kp.registry_read() else {
+        return Vec::new();
+    };
     reg.probes.values().map(|p| info(kp, p)).collect()
 }
 
@@ -280,7 +337,9 @@ fn info(kp: &Kprobes, p: &Probe) -> ProbeInfo {
 
 /// Slots in use, for memory accounting.
 pub fn slots_in_use() -> usize {
-    global::get().map_or(0, |kp| kp.registry.lock().slots_in_use())
+    global::get()
+        .and_then(|kp| kp.registry_read())
+        .map_or(0, |r| r.slots_in_use())
 }
 
 /// Memory the library uses for probes, for the benchmark's accounting.
@@ -313,7 +372,15 @@ pub fn memory_stats() -> MemoryStats {
             fixed_bytes: 0,
         };
     };
-    let reg = kp.registry.lock();
+    let Some(reg) = kp.registry_read() else {
+        return MemoryStats {
+            points: 0,
+            probes: 0,
+            slot_bytes: 0,
+            bookkeeping_bytes: 0,
+            fixed_bytes: 0,
+        };
+    };
     let probes = reg.probes.len();
     let points = reg.points();
     let fixed =

@@ -1,6 +1,7 @@
 //! The library's one global instance, created by `init`.
 
 use crate::arch::current::SLOT_SIZE;
+use crate::error::{Error, Result};
 use crate::hart::HartState;
 use crate::os::KprobeOs;
 use crate::registry::Registry;
@@ -8,7 +9,7 @@ use crate::table::Table;
 use alloc::boxed::Box;
 use core::ops::Range;
 use core::sync::atomic::AtomicU64;
-use spin::{Mutex, Once};
+use spin::{Mutex, MutexGuard, Once};
 
 /// Sizes fixed at `init`, so the hit path never allocates.
 #[derive(Clone, Copy, Debug)]
@@ -43,10 +44,14 @@ pub(crate) fn get() -> Option<&'static Kprobes> {
 
 /// Sets the library up for `os`. Call once, before registering probes and
 /// before breakpoints can reach `kprobes_trap_handler`. Later calls are
-/// ignored.
-pub fn init(os: &'static dyn KprobeOs, config: Config) {
+/// ignored. Fails with `NoSpace` if the slot area cannot hold one scratch
+/// slot per hart and some shared slots.
+pub fn init(os: &'static dyn KprobeOs, config: Config) -> Result<()> {
+    let slots = os.slot_area();
+    if slots.end.saturating_sub(slots.start) < (os.max_harts() + 16) * SLOT_SIZE {
+        return Err(Error::NoSpace);
+    }
     KPROBES.call_once(|| {
-        let slots = os.slot_area();
         // The first slots are each hart's scratch slot (see `hit.rs`).
         let shared = slots.start + os.max_harts() * SLOT_SIZE..slots.end;
         Kprobes {
@@ -58,12 +63,31 @@ pub fn init(os: &'static dyn KprobeOs, config: Config) {
             unowned: AtomicU64::new(0),
         }
     });
+    Ok(())
 }
 
 impl Kprobes {
     #[inline(always)]
     pub fn hart(&self) -> &HartState {
         &self.harts[self.os.hart_id()]
+    }
+
+    /// The registry, for changes. A probe handler must not wait for it: the
+    /// holder may be waiting for this hart to leave its probe.
+    pub fn registry(&self) -> Result<MutexGuard<'_, Registry>> {
+        if self.hart().is_inside() {
+            return Err(Error::InHandler);
+        }
+        Ok(self.registry.lock())
+    }
+
+    /// The registry, for reading; `None` from inside a handler while
+    /// another hart holds it.
+    pub fn registry_read(&self) -> Option<MutexGuard<'_, Registry>> {
+        if self.hart().is_inside() {
+            return self.registry.try_lock();
+        }
+        Some(self.registry.lock())
     }
 
     /// This hart's scratch slot, for re-executing an instruction whose

@@ -29,8 +29,8 @@ mod tests;
 mod text;
 
 pub use api::{
-    memory_stats, probes, unregister_addr, unregister_id, Kprobe, MemoryStats, ProbeHandle,
-    ProbeInfo,
+    memory_stats, probes, register_many, unregister_addr, unregister_id, unregister_many, Kprobe,
+    MemoryStats, ProbeHandle, ProbeInfo,
 };
 pub use arch::current::{TrapFrame, UserContext};
 pub use error::{Error, Result};

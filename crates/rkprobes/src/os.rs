@@ -26,7 +26,8 @@ pub trait KprobeOs: Sync {
     /// Writes `bytes` over kernel text at `addr`. Kernel text is normally
     /// not writable; write through a writable alias (a linear map, a
     /// temporary mapping). Must not fail for addresses in `text_range` or
-    /// `slot_area`.
+    /// `slot_area`. A write of 2 or 4 bytes to an address aligned to its
+    /// size must be one store (other harts fetch either old or new bytes).
     fn write_text(&self, addr: usize, bytes: &[u8]);
 
     /// Makes all earlier `write_text`s visible to instruction fetch on every

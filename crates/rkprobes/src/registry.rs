@@ -173,114 +173,201 @@ fn synchronize(kp: &Kprobes) {
     hart::synchronize(&kp.harts, || kp.os.relax());
 }
 
-/// Frees a point that is no longer published, after a grace period.
-fn retire(kp: &Kprobes, old: *mut ProbePoint) {
-    if old.is_null() {
+/// Frees points that are no longer published, after one grace period.
+fn retire_all(kp: &Kprobes, olds: Vec<*mut ProbePoint>) {
+    let olds: Vec<_> = olds.into_iter().filter(|p| !p.is_null()).collect();
+    if olds.is_empty() {
         return;
     }
     synchronize(kp);
-    // SAFETY: `old` came from `Box::into_raw`, is unpublished, and the grace
-    // period guarantees no hart still holds a reference to it.
-    drop(unsafe { Box::from_raw(old) });
+    for old in olds {
+        // SAFETY: `old` came from `Box::into_raw`, is unpublished, and the
+        // grace period guarantees no hart still holds a reference to it.
+        drop(unsafe { Box::from_raw(old) });
+    }
 }
 
-/// Adds `probe` at its address (already checked by `check_addr`).
-pub(crate) fn install(
+/// Writes the patch sequences of many points, with one sync of every hart
+/// per step instead of per point and step.
+fn patch_all(kp: &Kprobes, seqs: &[(usize, arch::breakpoint::PatchSeq)]) {
+    let steps = seqs.iter().map(|(_, s)| s.steps().len()).max().unwrap_or(0);
+    for i in 0..steps {
+        for (addr, seq) in seqs {
+            if let Some(store) = seq.steps().get(i) {
+                kp.os.write_text(addr + store.offset, store.bytes());
+            }
+        }
+        kp.os.sync_icache_all_harts();
+    }
+}
+
+/// Groups item indices by probe address.
+fn by_addr<'a>(addrs: impl Iterator<Item = (usize, usize)> + 'a) -> BTreeMap<usize, Vec<usize>> {
+    let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (i, addr) in addrs {
+        groups.entry(addr).or_default().push(i);
+    }
+    groups
+}
+
+/// Adds probes (each already checked by `check_addr`, stubs written). All
+/// new breakpoints are armed together. One result per item.
+pub(crate) fn install_many(
     kp: &Kprobes,
     reg: &mut Registry,
-    probe: Arc<Probe>,
-    prepared: Prepared,
-) -> Result<()> {
-    not_in_handler(kp)?;
-    let addr = probe.addr;
-    if let Some(old) = kp.table.lookup(addr) {
-        let mut probes: Vec<Arc<Probe>> = old.probes.to_vec();
-        probes.push(probe.clone());
-        let point = Box::new(ProbePoint {
+    items: Vec<(Arc<Probe>, Prepared)>,
+) -> Vec<Result<()>> {
+    if let Err(e) = not_in_handler(kp) {
+        return vec![Err(e); items.len()];
+    }
+    let mut results: Vec<Result<()>> = vec![Ok(()); items.len()];
+    let mut olds = Vec::new();
+    let mut fresh: Vec<(*mut ProbePoint, Vec<usize>)> = Vec::new();
+    let mut replacements = Vec::new();
+    for (addr, idxs) in by_addr(items.iter().map(|(p, _)| p.addr).enumerate()) {
+        let group = idxs.iter().map(|&i| items[i].0.clone());
+        if let Some(old) = kp.table.lookup(addr) {
+            let probes: Vec<Arc<Probe>> = old.probes.iter().cloned().chain(group).collect();
+            let point = ProbePoint {
+                addr,
+                prepared: old.prepared,
+                slot: old.slot,
+                probes: probes.into(),
+            };
+            replacements.push(Box::into_raw(Box::new(point)));
+            continue;
+        }
+        let prepared = items[idxs[0]].1;
+        let slot = match prepared.needs_slot() {
+            false => Some(0),
+            true => reg.alloc_slots(1),
+        };
+        let (Some(slot), true) = (slot, reg.points < reg.max_points) else {
+            if let Some(s) = slot.filter(|&s| s != 0) {
+                reg.free_slots(s, 1);
+            }
+            idxs.iter().for_each(|&i| results[i] = Err(Error::NoSpace));
+            continue;
+        };
+        if slot != 0 {
+            kp.os.write_text(slot, &prepared.slot_code());
+        }
+        let point = ProbePoint {
             addr,
-            prepared: old.prepared,
-            slot: old.slot,
-            probes: probes.into(),
-        });
-        let old = kp
-            .table
-            .publish(Box::into_raw(point))
-            .map_err(|_| Error::NoSpace)?;
-        reg.probes.insert(probe.id, probe);
-        retire(kp, old);
-        return Ok(());
+            prepared,
+            slot,
+            probes: group.collect::<Vec<_>>().into(),
+        };
+        reg.points += 1;
+        fresh.push((Box::into_raw(Box::new(point)), idxs));
     }
-    if reg.points >= reg.max_points {
-        return Err(Error::NoSpace);
-    }
-    let slot = if prepared.needs_slot() {
-        let slot = reg.alloc_slots(1).ok_or(Error::NoSpace)?;
-        kp.os.write_text(slot, &prepared.slot_code());
+    // Slots and trampoline stubs must be visible before any hart can reach
+    // them through a published point.
+    if !items.is_empty() {
         kp.os.sync_icache_all_harts();
-        slot
-    } else {
-        0
-    };
-    let point = Box::into_raw(Box::new(ProbePoint {
-        addr,
-        prepared,
-        slot,
-        probes: Box::new([probe.clone()]),
-    }));
-    if kp.table.publish(point).is_err() {
+    }
+    for point in replacements {
+        // Replacing an existing address cannot run out of buckets.
+        olds.push(kp.table.publish(point).unwrap_or(core::ptr::null_mut()));
+    }
+    let mut arm = Vec::new();
+    for (point, idxs) in fresh {
+        if kp.table.publish(point).is_ok() {
+            // SAFETY: just published; only this registry frees it.
+            let p = unsafe { &*point };
+            arm.push((p.addr, arch::breakpoint::arm(p.prepared.insn, p.addr)));
+            continue;
+        }
         // SAFETY: never published, so ours alone.
-        drop(unsafe { Box::from_raw(point) });
-        if slot != 0 {
-            reg.free_slots(slot, 1);
-        }
-        return Err(Error::NoSpace);
-    }
-    for &(off, parcel) in arch::breakpoint::arm(prepared.insn).steps() {
-        text::write_parcel(kp.os, addr + off, parcel);
-    }
-    reg.points += 1;
-    reg.probes.insert(probe.id, probe);
-    Ok(())
-}
-
-/// Removes the probe `id`.
-pub(crate) fn remove(kp: &Kprobes, reg: &mut Registry, id: u64) -> Result<()> {
-    not_in_handler(kp)?;
-    let probe = reg.probes.get(&id).cloned().ok_or(Error::NotRegistered)?;
-    let addr = probe.addr;
-    let old = kp.table.lookup(addr).ok_or(Error::NotRegistered)?;
-    let rest: Vec<Arc<Probe>> = old.probes.iter().filter(|p| p.id != id).cloned().collect();
-    if rest.is_empty() {
-        for &(off, parcel) in arch::breakpoint::disarm(old.prepared.insn).steps() {
-            text::write_parcel(kp.os, addr + off, parcel);
-        }
-        let slot = old.slot;
-        let old = kp.table.remove(addr).unwrap_or(core::ptr::null_mut());
-        retire(kp, old);
-        if slot != 0 {
-            reg.free_slots(slot, 1);
+        let point = unsafe { Box::from_raw(point) };
+        if point.slot != 0 {
+            reg.free_slots(point.slot, 1);
         }
         reg.points -= 1;
-    } else {
-        let point = Box::new(ProbePoint {
-            addr,
-            prepared: old.prepared,
-            slot: old.slot,
-            probes: rest.into(),
-        });
-        let old = kp
-            .table
-            .publish(Box::into_raw(point))
-            .map_err(|_| Error::NoSpace)?;
-        retire(kp, old);
+        idxs.iter().for_each(|&i| results[i] = Err(Error::NoSpace));
     }
-    probe.registered.store(false, Ordering::Release);
-    reg.probes.remove(&id);
-    // The grace period above means no hart can still be taking a new
-    // instance: calls in flight only finish from here on.
-    if probe.ret.is_some() {
-        reg.zombies.push(probe);
+    patch_all(kp, &arm);
+    for ((probe, _), result) in items.into_iter().zip(&results) {
+        if result.is_ok() {
+            reg.probes.insert(probe.id, probe);
+        }
+    }
+    retire_all(kp, olds);
+    results
+}
+
+/// Removes the probes `ids`; all emptied breakpoints are disarmed together
+/// and one grace period covers them all. One result per id.
+pub(crate) fn remove_many(kp: &Kprobes, reg: &mut Registry, ids: &[u64]) -> Vec<Result<()>> {
+    if let Err(e) = not_in_handler(kp) {
+        return vec![Err(e); ids.len()];
+    }
+    let mut results: Vec<Result<()>> = vec![Ok(()); ids.len()];
+    let known = ids
+        .iter()
+        .enumerate()
+        .filter_map(|(i, id)| match reg.probes.get(id) {
+            Some(p) => Some((i, p.addr)),
+            None => {
+                results[i] = Err(Error::NotRegistered);
+                None
+            }
+        });
+    let groups = by_addr(known.collect::<Vec<_>>().into_iter());
+    let mut disarm = Vec::new();
+    let mut emptied = Vec::new();
+    let mut olds = Vec::new();
+    for (addr, idxs) in &groups {
+        let Some(old) = kp.table.lookup(*addr) else {
+            idxs.iter()
+                .for_each(|&i| results[i] = Err(Error::NotRegistered));
+            continue;
+        };
+        let gone = |p: &Arc<Probe>| idxs.iter().any(|&i| ids[i] == p.id);
+        let rest: Vec<Arc<Probe>> = old.probes.iter().filter(|p| !gone(p)).cloned().collect();
+        if rest.is_empty() {
+            disarm.push((*addr, arch::breakpoint::disarm(old.prepared.insn, *addr)));
+            emptied.push((*addr, old.slot));
+        } else {
+            let point = ProbePoint {
+                addr: *addr,
+                prepared: old.prepared,
+                slot: old.slot,
+                probes: rest.into(),
+            };
+            olds.push(
+                kp.table
+                    .publish(Box::into_raw(Box::new(point)))
+                    .unwrap_or(core::ptr::null_mut()),
+            );
+        }
+    }
+    // Original bytes back first, then unpublish: a hart that still traps
+    // on an old breakpoint finds no point and re-runs the original.
+    patch_all(kp, &disarm);
+    for &(addr, _) in &emptied {
+        olds.push(kp.table.remove(addr).unwrap_or(core::ptr::null_mut()));
+    }
+    retire_all(kp, olds);
+    for &(_, slot) in &emptied {
+        if slot != 0 {
+            reg.free_slots(slot, 1);
+        }
+    }
+    reg.points -= emptied.len();
+    for (i, id) in ids.iter().enumerate() {
+        if results[i].is_err() {
+            continue;
+        }
+        if let Some(probe) = reg.probes.remove(id) {
+            probe.registered.store(false, Ordering::Release);
+            // After the grace period no hart can still be taking a new
+            // instance: calls in flight only finish from here on.
+            if probe.ret.is_some() {
+                reg.zombies.push(probe);
+            }
+        }
     }
     reg.reap();
-    Ok(())
+    results
 }

@@ -174,7 +174,9 @@ pub fn reclaim_stack(stack: Range<usize>) -> usize {
     let Some(kp) = global::get() else {
         return 0;
     };
-    let reg = kp.registry.lock();
+    let Ok(reg) = kp.registry() else {
+        return 0;
+    };
     let mut n = 0;
     for probe in reg.probes.values().chain(reg.zombies()) {
         if let Some(ret) = &probe.ret {

@@ -1,7 +1,5 @@
-//! Reading and patching kernel text. Reads are direct (text is readable);
-//! writes go through the OS, which owns the writable alias.
-
-use crate::os::KprobeOs;
+//! Reading kernel text. Reads are direct (text is readable); writes go
+//! through the OS (`KprobeOs::write_text`), which owns the writable alias.
 
 /// Reads up to 4 bytes of text at `addr`, parcel by parcel (`n` is 2 or 4).
 ///
@@ -15,10 +13,4 @@ pub(crate) fn read(addr: usize, n: usize) -> [u8; 4] {
         out[i..i + 2].copy_from_slice(&parcel.to_le_bytes());
     }
     out
-}
-
-/// Stores one parcel and makes it visible to every hart before returning.
-pub(crate) fn write_parcel(os: &dyn KprobeOs, addr: usize, parcel: u16) {
-    os.write_text(addr, &parcel.to_le_bytes());
-    os.sync_icache_all_harts();
 }

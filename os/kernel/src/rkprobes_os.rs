@@ -81,5 +81,5 @@ impl KprobeOs for DemoOs {
 }
 
 pub fn init() {
-    rkprobes::init(&OS, rkprobes::Config::default());
+    rkprobes::init(&OS, rkprobes::Config::default()).expect("rkprobes: slot area too small");
 }

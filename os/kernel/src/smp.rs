@@ -52,18 +52,44 @@ extern "C" fn rust_secondary_main(hartid: usize) -> ! {
     mm::paging::enable_hart();
     trap::init_hart();
     timer::init_hart();
+    enable_ipi();
     HART_MASK.fetch_or(1 << hartid, Ordering::AcqRel);
     ONLINE.fetch_add(1, Ordering::AcqRel);
     arch::irq_enable();
     secondary_loop()
 }
 
+/// Supervisor software interrupt enable bit of `sie`.
+const SIE_SSIE: usize = 1 << 1;
+
+/// Lets `run_on_all`'s IPI wake this hart from `wfi`.
+fn enable_ipi() {
+    // SAFETY: enables the supervisor software interrupt source only.
+    unsafe { core::arch::asm!("csrs sie, {}", in(reg) SIE_SSIE) };
+}
+
+/// An IPI from `run_on_all`: it only wakes the hart; clear it.
+pub fn on_ipi() {
+    // SAFETY: clears sip.SSIP, the pending bit of the interrupt being taken.
+    unsafe { core::arch::asm!("csrc sip, {}", in(reg) SIE_SSIE) };
+}
+
 fn secondary_loop() -> ! {
     let mut seen = 0;
     loop {
+        // Idle harts sleep in `wfi` instead of spinning, so an emulator
+        // gives the busy harts the host's CPUs. Interrupts are masked
+        // between the check and `wfi`, so a wake-up cannot be lost: `wfi`
+        // returns on a pending interrupt even while they are masked.
+        let irqs = arch::irq_disable();
         let seq = JOB_SEQ.load(Ordering::Acquire);
         if seq == seen {
-            core::hint::spin_loop();
+            arch::wfi();
+        }
+        if irqs {
+            arch::irq_enable();
+        }
+        if seq == seen {
             continue;
         }
         seen = seq;
@@ -85,6 +111,9 @@ pub fn run_on_all(include_self: bool, job: &(dyn Fn(usize) + Sync)) {
     let job_ref: &(dyn Fn(usize) + Sync) = job;
     JOB.store(&job_ref as *const _ as usize, Ordering::Release);
     JOB_SEQ.fetch_add(1, Ordering::AcqRel);
+    let me = arch::hart_id();
+    let mask = harts().filter(|&h| h != me).fold(0, |m, h| m | (1 << h));
+    sbi_rt::send_ipi(sbi_rt::HartMask::from_mask_base(mask, 0));
     if include_self {
         job(arch::hart_id());
     }

@@ -243,3 +243,47 @@ fn handlers_cannot_unregister_or_register() {
     h.unregister().unwrap();
     other.unregister().unwrap();
 }
+
+/// A handler that unregisters while another hart holds the registry and
+/// waits for the handler's hart to leave its probe must get `InHandler`,
+/// not wait for the lock (a deadlock).
+#[test]
+fn handler_unregister_while_another_hart_removes() {
+    use crate::Error;
+    use std::sync::mpsc;
+    use std::time::Duration;
+    let _g = exclusive();
+    let f = os().func("in_handler");
+    let victim = Kprobe::at(f.addr + off::C_MV).register().unwrap();
+    let victim_id = victim.id();
+    let other = Kprobe::at(f.addr + off::ADDI_ZERO).register().unwrap();
+    let other_id = other.id();
+    let (started_tx, started_rx) = mpsc::channel::<()>();
+    let (done_tx, done_rx) = mpsc::channel::<Result<(), Error>>();
+    let (started_tx, done_tx) = (Mutex::new(started_tx), Mutex::new(done_tx));
+    let h = Kprobe::at(f.addr + off::ADDI)
+        .pre(move |_| {
+            let relaxes = os().relaxes.load(Ordering::SeqCst);
+            started_tx.lock().unwrap().send(()).unwrap();
+            while os().relaxes.load(Ordering::SeqCst) < relaxes + 10 {
+                std::thread::yield_now(); // until the remover waits for us
+            }
+            let _ = done_tx.lock().unwrap().send(crate::unregister_id(other_id));
+        })
+        .register()
+        .unwrap();
+    let addr = h.addr();
+    let hitter = std::thread::spawn(move || try_hit(&mut frame(addr)));
+    started_rx.recv().unwrap();
+    let remover = std::thread::spawn(move || crate::unregister_id(victim_id));
+    let r = done_rx.recv_timeout(Duration::from_secs(5));
+    assert_eq!(
+        r,
+        Ok(Err(Error::InHandler)),
+        "handler's unregister deadlocked"
+    );
+    assert_eq!(remover.join().unwrap(), Ok(()));
+    assert!(hitter.join().unwrap().is_ok());
+    h.unregister().unwrap();
+    other.unregister().unwrap();
+}

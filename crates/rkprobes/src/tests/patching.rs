@@ -53,6 +53,15 @@ fn breakpoints_replace_the_instruction_and_removal_restores_it() {
             .collect();
         let patch = if len == 2 {
             vec![write(addr, 0x9002), Event::Sync]
+        } else if addr.is_multiple_of(4) {
+            // One aligned word store: other harts fetch old or new, whole.
+            vec![
+                Event::Write {
+                    addr,
+                    bytes: 0x0010_0073u32.to_le_bytes().to_vec(),
+                },
+                Event::Sync,
+            ]
         } else {
             vec![
                 write(addr, 0x9002),

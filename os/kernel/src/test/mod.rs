@@ -13,7 +13,6 @@ mod coroutine;
 mod executor;
 mod insn_cases;
 mod kprobes;
-mod process;
 mod retprobes;
 
 use alloc::boxed::Box;
@@ -42,7 +41,6 @@ const ALL: &[fn() -> Vec<Test>] = &[
     kprobes::tests,
     retprobes::tests,
     executor::tests,
-    process::tests,
 ];
 
 /// Fails the current test with a formatted reason unless `cond` holds.

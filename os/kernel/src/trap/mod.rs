@@ -1,9 +1,7 @@
-//! Trap dispatch: breakpoints go to rkprobes, timer ticks to the timer
-//! (and preempt a user process), traps from user mode to `user.rs`,
+//! Trap dispatch: breakpoints go to rkprobes, timer ticks to the timer,
 //! anything unexpected is reported with its address.
 
 mod entry;
-mod user;
 
 use crate::arch;
 use crate::boot::MAX_HARTS;
@@ -19,18 +17,8 @@ pub struct KernelFrame {
     _pad: usize,
 }
 
-impl KernelFrame {
-    /// A frame to enter (or resume) a context with `tf`.
-    pub fn new(tf: TrapFrame) -> Self {
-        KernelFrame {
-            tf,
-            kernel_tp: 0,
-            _pad: 0,
-        }
-    }
-}
-
 const INTERRUPT: usize = 1 << 63;
+const S_SOFT: usize = 1;
 const S_TIMER: usize = 5;
 const EXC_BREAKPOINT: usize = 3;
 
@@ -55,21 +43,10 @@ pub fn init_hart() {
 extern "C" fn trap_handler(frame: &mut KernelFrame) {
     let scause = arch::scause();
     let from_user = frame.tf.sstatus & arch::SSTATUS_SPP == 0;
-    if from_user {
-        // User code runs with the FPU off (see process/image.rs); the
-        // kernel's probed F/D instructions need it on.
-        // SAFETY: sets sstatus.FS to Initial; no memory effect.
-        unsafe { core::arch::asm!("csrs sstatus, {}", in(reg) arch::SSTATUS_FS_INITIAL) };
-    }
     if scause & INTERRUPT != 0 {
         match scause & !INTERRUPT {
-            S_TIMER => {
-                crate::timer::on_tick();
-                // A tick in user mode ends the process's time slice.
-                if from_user {
-                    crate::process::yield_now();
-                }
-            }
+            S_TIMER => crate::timer::on_tick(),
+            S_SOFT => crate::smp::on_ipi(),
             other => panic!("unexpected interrupt {other}"),
         }
         return;
@@ -79,7 +56,10 @@ extern "C" fn trap_handler(frame: &mut KernelFrame) {
         // which reports and steps over one that is not a probe's.
         (EXC_BREAKPOINT, false) => rkprobes::kprobes_trap_handler(&mut frame.tf),
         (_, false) => kernel_fault(&mut frame.tf, scause),
-        (_, true) => user::user_trap(frame, scause),
+        (_, true) => panic!(
+            "trap from user mode: scause {scause:#x} at {:#x}",
+            frame.tf.sepc
+        ),
     }
 }
 
