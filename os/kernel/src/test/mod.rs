@@ -12,6 +12,7 @@ mod base;
 mod coroutine;
 mod executor;
 mod insn_cases;
+mod insn_diff;
 mod kprobes;
 mod retprobes;
 
@@ -41,6 +42,7 @@ const ALL: &[fn() -> Vec<Test>] = &[
     kprobes::tests,
     retprobes::tests,
     executor::tests,
+    insn_diff::tests,
 ];
 
 /// Fails the current test with a formatted reason unless `cond` holds.
