@@ -10,14 +10,28 @@ use crate::os_dir;
 use crate::process::{describe, run_checked};
 
 pub const KERNEL_PACKAGE: &str = "kernel";
+/// The user runtime and programs (`os/user`), embedded in the kernel image.
+pub const USER_PACKAGE: &str = "user";
+/// Tells the kernel build where the user programs are (`include_bytes!`).
+pub const USER_BIN_DIR_VAR: &str = "USER_BIN_DIR";
+
+/// Where `cargo build --release` in `os/` leaves its binaries.
+pub fn release_dir() -> PathBuf {
+    os_dir().join("target").join(KERNEL_TARGET).join("release")
+}
 
 /// Where `cargo build --release` in `os/` leaves the kernel ELF.
 pub fn kernel_elf_path() -> PathBuf {
-    os_dir()
-        .join("target")
-        .join(KERNEL_TARGET)
-        .join("release")
-        .join(KERNEL_PACKAGE)
+    release_dir().join(KERNEL_PACKAGE)
+}
+
+/// Builds the user programs (release); returns the folder holding them.
+pub fn build_user() -> Result<PathBuf> {
+    let mut cmd = os_cargo();
+    cmd.args(["build", "--release", "--package", USER_PACKAGE]);
+    eprintln!("xtask: {} (in os/)", describe(&cmd));
+    run_checked(&mut cmd).context("building the user programs")?;
+    Ok(release_dir())
 }
 
 /// Environment variables that must not reach the nested kernel build.
@@ -77,7 +91,10 @@ pub fn os_cargo() -> Command {
 /// Builds the kernel (release) with the given cargo features and returns
 /// the path of the finished ELF, after any post-link steps.
 pub fn build_kernel(features: &[&str]) -> Result<PathBuf> {
+    // The kernel embeds the user programs: they come first.
+    let user_dir = build_user()?;
     let mut cmd = os_cargo();
+    cmd.env(USER_BIN_DIR_VAR, &user_dir);
     cmd.args(["build", "--release", "--package", KERNEL_PACKAGE]);
     if !features.is_empty() {
         cmd.arg("--features").arg(features.join(","));
@@ -152,5 +169,21 @@ mod tests {
     fn elf_path_is_in_os_target() {
         let p = kernel_elf_path();
         assert!(p.ends_with("os/target/riscv64gc-unknown-none-elf/release/kernel"));
+    }
+
+    #[test]
+    fn user_programs_sit_beside_the_kernel() {
+        assert_eq!(kernel_elf_path().parent(), Some(release_dir().as_path()));
+        assert!(release_dir()
+            .join("hello")
+            .ends_with("riscv64gc-unknown-none-elf/release/hello"));
+    }
+
+    #[test]
+    fn user_bin_dir_reaches_the_nested_build() {
+        // The variable is ours, not the outer build's: it must not be
+        // stripped like CARGO_*/RUSTC* (the command sets it explicitly,
+        // but a user-set one must survive too).
+        assert!(!leaks_into_nested_build(USER_BIN_DIR_VAR));
     }
 }

@@ -11,10 +11,13 @@ mod arch;
 mod boot;
 mod bootargs;
 mod exit;
+mod loader;
 mod mm;
+mod process;
 mod rkprobes_os;
 mod smp;
 mod symbols;
+mod syscall;
 mod task;
 mod test;
 mod timer;
@@ -38,6 +41,9 @@ extern "C" fn rust_main(hartid: usize, dtb: usize) -> ! {
     let heap_end = mm::heap::init();
     symbols::init();
     let info = bootargs::init(dtb);
+    // The device tree (near the end of RAM) is parsed: RAM after the heap
+    // is free for user pages.
+    mm::frame::init(heap_end, info.ram_end);
     mm::paging::init(info.ram_end);
     mm::paging::enable_hart();
     trap::init_hart();
@@ -92,6 +98,7 @@ extern "C" fn rust_main(hartid: usize, dtb: usize) -> ! {
         }
         _ => {
             task::demo::run();
+            process::demo::run();
             0
         }
     };

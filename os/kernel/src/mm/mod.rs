@@ -1,4 +1,5 @@
-//! Memory: the kernel heap and the Sv39 kernel page table.
+//! Memory: the kernel heap, the Sv39 kernel page table, physical frames
+//! and user address spaces.
 //!
 //! Layout (VA): the kernel image and RAM are identity-mapped, the image with
 //! per-section permissions (text is read+execute, never writable). All of
@@ -6,8 +7,10 @@
 //! read+write, never executable: the kernel patches its own text through
 //! that alias.
 
+pub mod frame;
 pub mod heap;
 pub mod paging;
+pub mod user;
 
 /// Offset of the read+write linear map of physical memory.
 pub const LINEAR_OFFSET: usize = 0xffff_ffc0_0000_0000;

@@ -12,6 +12,7 @@ pub const V: u64 = 1 << 0;
 pub const R: u64 = 1 << 1;
 pub const W: u64 = 1 << 2;
 pub const X: u64 = 1 << 3;
+pub const U: u64 = 1 << 4;
 pub const G: u64 = 1 << 5;
 pub const A: u64 = 1 << 6;
 pub const D: u64 = 1 << 7;
@@ -75,6 +76,12 @@ pub fn init(ram_end: usize) {
     }
     let satp = (8usize << 60) | ((root as *mut Table as usize) >> 12);
     SATP.store(satp, Ordering::Relaxed);
+}
+
+/// `satp` value of the kernel page table (user address spaces copy its
+/// root entries, and harts return to it between processes).
+pub fn kernel_satp() -> usize {
+    SATP.load(Ordering::Relaxed)
 }
 
 /// Turns paging on for the calling hart.

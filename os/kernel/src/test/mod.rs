@@ -12,8 +12,8 @@ mod base;
 mod coroutine;
 mod executor;
 mod insn_cases;
-mod insn_diff;
 mod kprobes;
+mod process;
 mod retprobes;
 
 use alloc::boxed::Box;
@@ -42,7 +42,7 @@ const ALL: &[fn() -> Vec<Test>] = &[
     kprobes::tests,
     retprobes::tests,
     executor::tests,
-    insn_diff::tests,
+    process::tests,
 ];
 
 /// Fails the current test with a formatted reason unless `cond` holds.

@@ -1,7 +1,9 @@
-//! Trap dispatch: breakpoints go to rkprobes, timer ticks to the timer,
+//! Trap dispatch: breakpoints go to rkprobes, timer ticks to the timer
+//! (and preempt a user process), traps from user mode to `user.rs`,
 //! anything unexpected is reported with its address.
 
 mod entry;
+mod user;
 
 use crate::arch;
 use crate::boot::MAX_HARTS;
@@ -15,6 +17,17 @@ pub struct KernelFrame {
     pub tf: TrapFrame,
     pub kernel_tp: usize,
     _pad: usize,
+}
+
+impl KernelFrame {
+    /// A frame to enter (or resume) a context with `tf`.
+    pub fn new(tf: TrapFrame) -> Self {
+        KernelFrame {
+            tf,
+            kernel_tp: 0,
+            _pad: 0,
+        }
+    }
 }
 
 const INTERRUPT: usize = 1 << 63;
@@ -43,9 +56,21 @@ pub fn init_hart() {
 extern "C" fn trap_handler(frame: &mut KernelFrame) {
     let scause = arch::scause();
     let from_user = frame.tf.sstatus & arch::SSTATUS_SPP == 0;
+    if from_user {
+        // User code runs with the FPU off (see process/image.rs); the
+        // kernel's probed F/D instructions need it on.
+        // SAFETY: sets sstatus.FS to Initial; no memory effect.
+        unsafe { core::arch::asm!("csrs sstatus, {}", in(reg) arch::SSTATUS_FS_INITIAL) };
+    }
     if scause & INTERRUPT != 0 {
         match scause & !INTERRUPT {
-            S_TIMER => crate::timer::on_tick(),
+            S_TIMER => {
+                crate::timer::on_tick();
+                // A tick in user mode ends the process's time slice.
+                if from_user {
+                    crate::process::yield_now();
+                }
+            }
             S_SOFT => crate::smp::on_ipi(),
             other => panic!("unexpected interrupt {other}"),
         }
@@ -56,10 +81,7 @@ extern "C" fn trap_handler(frame: &mut KernelFrame) {
         // which reports and steps over one that is not a probe's.
         (EXC_BREAKPOINT, false) => rkprobes::kprobes_trap_handler(&mut frame.tf),
         (_, false) => kernel_fault(&mut frame.tf, scause),
-        (_, true) => panic!(
-            "trap from user mode: scause {scause:#x} at {:#x}",
-            frame.tf.sepc
-        ),
+        (_, true) => user::user_trap(frame, scause),
     }
 }
 

@@ -1,0 +1,331 @@
+//! User processes: each has its own Sv39 address space, a kernel stack, and
+//! the path of the program it runs.
+//!
+//! The kernel starts programs with [`spawn`] (or [`run`]) and lets every
+//! hart run them with [`run_until_idle`]; processes fork, exec, wait and
+//! exit through system calls (`crate::syscall`). A process spawned by the
+//! kernel has parent 0: nobody waits for it, and its exit code stays in its
+//! `Process` for the kernel to read.
+//!
+//! For probes in user programs: [`all`] lists processes ([`Process::path`]
+//! tells which program each runs), [`user_text_write`] patches one
+//! process's private copy of a text page, [`copy_from_user`] reads its
+//! memory.
+
+pub mod capture;
+pub mod demo;
+mod image;
+mod sched;
+mod switch;
+
+pub use image::{USER_STACK_SIZE, USER_STACK_TOP};
+pub use sched::{current, live, run_until_idle, take_busy_harts, yield_now};
+
+use crate::loader::LoadError;
+use crate::mm::paging::{R, X};
+use crate::mm::user::{AddressSpace, OutOfMemory, UserFault};
+use crate::trap::KernelFrame;
+use crate::{arch, smp};
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::string::{String, ToString};
+use alloc::sync::Arc;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicUsize, Ordering};
+use spin::Mutex;
+use switch::Context;
+
+pub const KERNEL_STACK_SIZE: usize = 64 * 1024;
+
+pub struct Process {
+    pid: usize,
+    /// The kernel context while the process is switched out.
+    context: UnsafeCell<Context>,
+    /// Traps from user mode land at its top (`sscratch`).
+    _kernel_stack: Box<[u128]>,
+    /// Mask of the harts it ran on.
+    harts: AtomicUsize,
+    inner: Mutex<Inner>,
+}
+
+// SAFETY: `context` is only touched by the hart that switches the process
+// in or out; the ready queue's lock orders one hart's save before the next
+// hart's resume. Everything else is atomic or behind `inner`'s lock.
+unsafe impl Sync for Process {}
+// SAFETY: as above; nothing in a process is tied to one hart.
+unsafe impl Send for Process {}
+
+struct Inner {
+    parent: usize,
+    path: String,
+    /// `None` once the process has exited and its memory is released.
+    space: Option<AddressSpace>,
+    exit_code: Option<i32>,
+}
+
+/// Every process that is running, runnable, or exited and not yet waited for.
+static TABLE: Mutex<BTreeMap<usize, Arc<Process>>> = Mutex::new(BTreeMap::new());
+static NEXT_PID: AtomicUsize = AtomicUsize::new(1);
+
+impl Process {
+    /// A process that will enter user mode with `frame`.
+    fn new(parent: usize, path: &str, space: AddressSpace, frame: KernelFrame) -> Arc<Self> {
+        let mut stack = vec![0u128; KERNEL_STACK_SIZE / size_of::<u128>()].into_boxed_slice();
+        let top = stack.as_mut_ptr() as usize + KERNEL_STACK_SIZE;
+        let frame_at = top - size_of::<KernelFrame>();
+        // SAFETY: `frame_at` is inside the stack we own, 16-byte aligned
+        // (`KernelFrame` is 36 words).
+        unsafe { (frame_at as *mut KernelFrame).write(frame) };
+        Arc::new(Process {
+            pid: NEXT_PID.fetch_add(1, Ordering::Relaxed),
+            context: UnsafeCell::new(Context::to_user(frame_at)),
+            _kernel_stack: stack,
+            harts: AtomicUsize::new(0),
+            inner: Mutex::new(Inner {
+                parent,
+                path: path.to_string(),
+                space: Some(space),
+                exit_code: None,
+            }),
+        })
+    }
+
+    pub fn pid(&self) -> usize {
+        self.pid
+    }
+
+    /// The program it runs: the path of its last exec (or spawn).
+    pub fn path(&self) -> String {
+        self.inner.lock().path.clone()
+    }
+
+    pub fn parent(&self) -> usize {
+        self.inner.lock().parent
+    }
+
+    pub fn exit_code(&self) -> Option<i32> {
+        self.inner.lock().exit_code
+    }
+
+    pub fn has_exited(&self) -> bool {
+        self.exit_code().is_some()
+    }
+
+    /// Mask of the harts it has run on.
+    pub fn harts_seen(&self) -> usize {
+        self.harts.load(Ordering::Relaxed)
+    }
+
+    fn satp(&self) -> Option<usize> {
+        self.inner.lock().space.as_ref().map(AddressSpace::satp)
+    }
+
+    /// Physical address and PTE flags of user address `va`.
+    pub fn translate(&self, va: usize) -> Option<(usize, u64)> {
+        self.inner.lock().space.as_ref()?.translate(va)
+    }
+
+    /// User pages it has mapped (0 once exited).
+    pub fn page_count(&self) -> usize {
+        self.inner
+            .lock()
+            .space
+            .as_ref()
+            .map_or(0, AddressSpace::page_count)
+    }
+
+    fn release_memory(&self) {
+        let space = self.inner.lock().space.take();
+        drop(space);
+    }
+}
+
+/// Reads `buf.len()` bytes of `process`'s memory at `va` (readable user
+/// pages only).
+pub fn copy_from_user(process: &Process, va: usize, buf: &mut [u8]) -> Result<(), UserFault> {
+    let inner = process.inner.lock();
+    let space = inner.space.as_ref().ok_or(UserFault { va })?;
+    space.read(va, buf, R)
+}
+
+/// Writes `bytes` into `process`'s memory at `va`, which must be user
+/// memory the process may write.
+pub fn copy_to_user(process: &Process, va: usize, bytes: &[u8]) -> Result<(), UserFault> {
+    let inner = process.inner.lock();
+    let space = inner.space.as_ref().ok_or(UserFault { va })?;
+    space.write(va, bytes, crate::mm::paging::W)
+}
+
+/// Writes `bytes` into `process`'s text at `user_va` (executable user
+/// pages, which the process itself cannot write), through the kernel's
+/// linear alias of the physical page. Every process has private copies of
+/// its pages, so only this process sees the change. Instruction caches of
+/// every hart are synchronised before returning.
+pub fn user_text_write(process: &Process, user_va: usize, bytes: &[u8]) -> Result<(), UserFault> {
+    {
+        let inner = process.inner.lock();
+        let space = inner.space.as_ref().ok_or(UserFault { va: user_va })?;
+        space.write(user_va, bytes, X)?;
+    }
+    arch::fence_i();
+    let me = arch::hart_id();
+    let others = smp::harts()
+        .filter(|&h| h != me)
+        .fold(0usize, |m, h| m | (1 << h));
+    if others != 0 {
+        sbi_rt::remote_fence_i(sbi_rt::HartMask::from_mask_base(others, 0));
+    }
+    Ok(())
+}
+
+/// Every process not yet exited, by pid.
+pub fn all() -> Vec<Arc<Process>> {
+    let table = TABLE.lock();
+    table
+        .values()
+        .filter(|p| !p.has_exited())
+        .cloned()
+        .collect()
+}
+
+/// The process with `pid`, if it is in the table.
+pub fn find(pid: usize) -> Option<Arc<Process>> {
+    TABLE.lock().get(&pid).cloned()
+}
+
+fn admit(process: Arc<Process>) {
+    TABLE.lock().insert(process.pid, process.clone());
+    sched::admit(process);
+}
+
+/// Creates a process running `path` with `args`; it runs on the next
+/// `run_until_idle`.
+pub fn spawn(path: &str, args: &[&str]) -> Result<Arc<Process>, LoadError> {
+    let image = image::build(path, args)?;
+    let process = Process::new(0, path, image.space, image.frame);
+    admit(process.clone());
+    Ok(process)
+}
+
+/// Runs `path` with `args` (and anything else runnable) until no process
+/// is left; returns its exit code.
+pub fn run(path: &str, args: &[&str]) -> Result<i32, LoadError> {
+    let process = spawn(path, args)?;
+    run_until_idle();
+    Ok(process.exit_code().expect("all processes have exited"))
+}
+
+fn current_or_panic() -> Arc<Process> {
+    current().expect("no process on this hart")
+}
+
+/// `fork`: a copy of the calling process (whose trap frame is `frame`)
+/// that returns 0 from the system call.
+pub(crate) fn fork(frame: &KernelFrame) -> Result<usize, OutOfMemory> {
+    let parent = current_or_panic();
+    let (space, path) = {
+        let inner = parent.inner.lock();
+        let space = inner.space.as_ref().expect("running process has memory");
+        (space.try_clone()?, inner.path.clone())
+    };
+    let mut child_frame = KernelFrame::new(frame.tf);
+    child_frame.tf.x[rkprobes::TrapFrame::A0] = 0;
+    let child = Process::new(parent.pid, &path, space, child_frame);
+    let pid = child.pid;
+    admit(child);
+    Ok(pid)
+}
+
+/// `exec`: replaces the calling process's program. On success `frame`
+/// starts the new program when the system call returns.
+pub(crate) fn exec(frame: &mut KernelFrame, path: &str, args: &[&str]) -> Result<(), LoadError> {
+    let me = current_or_panic();
+    let image = image::build(path, args)?;
+    let old = {
+        let mut inner = me.inner.lock();
+        inner.path = path.to_string();
+        sched::activate(image.space.satp());
+        inner.space.replace(image.space)
+    };
+    // No longer on the old page table: its memory can go.
+    drop(old);
+    *frame = image.frame;
+    Ok(())
+}
+
+/// `wait`: reaps an exited child (`pid`, or any child if `None`); returns
+/// its pid and exit code, or `None` if there is no such child.
+pub(crate) fn wait(pid: Option<usize>) -> Option<(usize, i32)> {
+    let me = current_or_panic().pid;
+    loop {
+        {
+            let mut table = TABLE.lock();
+            let mut children = table
+                .values()
+                .filter(|p| p.parent() == me && pid.is_none_or(|want| p.pid == want));
+            let mut any = false;
+            let exited = children.find_map(|p| {
+                any = true;
+                p.exit_code().map(|code| (p.pid, code))
+            });
+            if let Some((child, code)) = exited {
+                table.remove(&child);
+                return Some((child, code));
+            }
+            if !any {
+                return None;
+            }
+        }
+        yield_now();
+    }
+}
+
+/// Ends the calling process with `code`.
+pub(crate) fn exit(code: i32) -> ! {
+    let me = current_or_panic();
+    {
+        let mut table = TABLE.lock();
+        // Children outlive their parent without one: nobody will wait for
+        // them, so those already exited leave the table now.
+        for p in table.values() {
+            let mut inner = p.inner.lock();
+            if inner.parent == me.pid {
+                inner.parent = 0;
+            }
+        }
+        table.retain(|_, p| !(p.parent() == 0 && p.has_exited()));
+        let mut inner = me.inner.lock();
+        inner.exit_code = Some(code);
+        if inner.parent == 0 {
+            table.remove(&me.pid);
+        }
+    }
+    drop(me);
+    // The scheduler releases our memory once we are off this hart.
+    yield_now();
+    unreachable!("an exited process was resumed");
+}
+
+/// Kills the calling process after a fault in user mode, with a message on
+/// the console (and in the capture).
+pub(crate) fn kill(fault: core::fmt::Arguments, pc: usize) -> ! {
+    let me = current_or_panic();
+    let message = alloc::format!(
+        "[KERNEL] process {} ({}) killed: {fault} at {pc:#x}\n",
+        me.pid,
+        me.path()
+    );
+    print!("{message}");
+    capture::record(me.pid, message.as_bytes());
+    drop(me);
+    exit(abi::KILLED)
+}
+
+/// `write` to the console: `bytes` come from the calling process.
+pub(crate) fn console_write(bytes: &[u8]) {
+    let me = current_or_panic();
+    print!("{}", String::from_utf8_lossy(bytes));
+    capture::record(me.pid, bytes);
+}

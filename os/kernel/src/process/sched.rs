@@ -1,0 +1,143 @@
+//! The scheduler: one ready queue shared by every hart, round robin, one
+//! timer tick per time slice. Harts run processes only inside
+//! `run_until_idle`, each switching from its own scheduler context (on the
+//! hart's boot stack) into a process and back; a preempted process goes
+//! to the back of the queue and may resume on any hart.
+
+use super::switch::{self, Context};
+use super::Process;
+use crate::arch::{self, IrqGuard};
+use crate::boot::MAX_HARTS;
+use crate::mm::paging;
+use crate::smp;
+use alloc::collections::VecDeque;
+use alloc::sync::Arc;
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicUsize, Ordering};
+use spin::Mutex;
+
+struct Hart {
+    /// Where a process switches to when it gives up the hart.
+    scheduler: UnsafeCell<Context>,
+    /// The process this hart runs, if any.
+    current: UnsafeCell<Option<Arc<Process>>>,
+}
+
+// SAFETY: a `Hart` is only touched by its own hart, with interrupts masked.
+unsafe impl Sync for Hart {}
+
+static HARTS: [Hart; MAX_HARTS] = [const {
+    Hart {
+        scheduler: UnsafeCell::new(switch::EMPTY),
+        current: UnsafeCell::new(None),
+    }
+}; MAX_HARTS];
+
+static READY: Mutex<VecDeque<Arc<Process>>> = Mutex::new(VecDeque::new());
+/// Processes admitted and not yet exited and switched out for good.
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+/// Harts that ran a process since the last `take_busy_harts`.
+static BUSY: AtomicUsize = AtomicUsize::new(0);
+
+/// The process running on this hart.
+pub fn current() -> Option<Arc<Process>> {
+    let _irq = IrqGuard::new();
+    // SAFETY: this hart's own slot, interrupts masked.
+    unsafe { (*HARTS[arch::hart_id()].current.get()).clone() }
+}
+
+/// Makes a new process runnable.
+pub(super) fn admit(process: Arc<Process>) {
+    LIVE.fetch_add(1, Ordering::AcqRel);
+    make_ready(process);
+}
+
+fn make_ready(process: Arc<Process>) {
+    let _irq = IrqGuard::new();
+    READY.lock().push_back(process);
+}
+
+/// Processes not yet finished.
+pub fn live() -> usize {
+    LIVE.load(Ordering::Acquire)
+}
+
+/// Mask of the harts that ran a process since the last call.
+pub fn take_busy_harts() -> usize {
+    BUSY.swap(0, Ordering::AcqRel)
+}
+
+/// Every hart (this one included) runs processes until none is left;
+/// then all harts are back where they were.
+pub fn run_until_idle() {
+    smp::run_on_all(true, &schedule);
+}
+
+fn schedule(hart: usize) {
+    loop {
+        let irq = IrqGuard::new();
+        let next = READY.lock().pop_front();
+        match next {
+            Some(process) => run(hart, process),
+            None => {
+                drop(irq);
+                if LIVE.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                // Sleep until the next tick rather than spin: the host
+                // may have fewer cores than the machine has harts.
+                arch::wfi();
+            }
+        }
+    }
+}
+
+/// Loads an address space on this hart.
+pub(super) fn activate(satp: usize) {
+    // SAFETY: every address space maps the kernel exactly as the kernel
+    // table does, so the running kernel code and stack stay mapped.
+    unsafe { core::arch::asm!("csrw satp, {}", "sfence.vma", in(reg) satp) };
+}
+
+/// Runs `process` on this hart until it gives the hart back.
+fn run(hart: usize, process: Arc<Process>) {
+    process.harts.fetch_or(1 << hart, Ordering::Relaxed);
+    BUSY.fetch_or(1 << hart, Ordering::Relaxed);
+    let Some(satp) = process.satp() else {
+        unreachable!("process {} on the ready queue has exited", process.pid);
+    };
+    activate(satp);
+    let to = process.context.get();
+    let me = &HARTS[hart];
+    // SAFETY: this hart's own slot; interrupts are masked by the caller.
+    unsafe { *me.current.get() = Some(process) };
+    // SAFETY: the process came off the ready queue, so it is switched out
+    // and no other hart can resume it; its kernel stack lives as long as
+    // the `Arc` in `current`.
+    unsafe { switch::switch(me.scheduler.get(), to) };
+    activate(paging::kernel_satp());
+    // SAFETY: as above; back on this hart's scheduler context.
+    let process = unsafe { (*me.current.get()).take() }.expect("current process");
+    if process.has_exited() {
+        // Off its page table now, its memory can go.
+        process.release_memory();
+        LIVE.fetch_sub(1, Ordering::AcqRel);
+    } else {
+        make_ready(process);
+    }
+}
+
+/// Gives this hart back to its scheduler; the calling process runs again
+/// later, maybe on another hart (unless it has exited).
+pub fn yield_now() {
+    let _irq = IrqGuard::new();
+    let me = &HARTS[arch::hart_id()];
+    // SAFETY: this hart's own slot, interrupts masked.
+    let from = unsafe { (*me.current.get()).as_ref() }
+        .expect("yield outside a process")
+        .context
+        .get();
+    // SAFETY: the scheduler context was saved by `run` on this hart, whose
+    // stack is alive while it runs processes; only this hart resumes it.
+    unsafe { switch::switch(from, me.scheduler.get()) };
+}

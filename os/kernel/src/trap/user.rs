@@ -1,0 +1,56 @@
+//! Traps from user mode: system calls, breakpoints, and faults, which kill
+//! the process (never the kernel).
+
+use super::{KernelFrame, EXC_BREAKPOINT};
+use crate::{arch, process, syscall};
+
+const EXC_USER_ECALL: usize = 8;
+
+/// Handles a synchronous trap taken in user mode.
+pub(super) fn user_trap(frame: &mut KernelFrame, scause: usize) {
+    match scause {
+        EXC_USER_ECALL => syscall::syscall(frame),
+        EXC_BREAKPOINT => {
+            if !user_breakpoint(frame) {
+                process::kill(format_args!("breakpoint"), frame.tf.sepc);
+            }
+        }
+        _ => {
+            let stval = arch::stval();
+            let pc = frame.tf.sepc;
+            match fault_name(scause) {
+                Some((name, true)) => {
+                    process::kill(format_args!("{name} (address {stval:#x})"), pc)
+                }
+                Some((name, false)) => process::kill(format_args!("{name}"), pc),
+                None => process::kill(format_args!("exception {scause}"), pc),
+            }
+        }
+    }
+}
+
+/// A breakpoint (`ebreak`) in user mode. Returns whether something owned
+/// it (the frame then says where the process resumes); if not, the process
+/// is killed like on any other fault.
+fn user_breakpoint(frame: &mut KernelFrame) -> bool {
+    // uprobes hook: rkprobes::uprobes_trap_handler goes here
+    let _ = frame;
+    false
+}
+
+/// The name of exception `scause`, and whether `stval` holds the address.
+fn fault_name(scause: usize) -> Option<(&'static str, bool)> {
+    Some(match scause {
+        0 => ("misaligned fetch", true),
+        1 => ("instruction access fault", true),
+        2 => ("illegal instruction", false),
+        4 => ("misaligned load", true),
+        5 => ("load access fault", true),
+        6 => ("misaligned store", true),
+        7 => ("store access fault", true),
+        12 => ("instruction page fault", true),
+        13 => ("load page fault", true),
+        15 => ("store page fault", true),
+        _ => return None,
+    })
+}
