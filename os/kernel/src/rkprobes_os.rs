@@ -17,11 +17,20 @@ const NO_PROBE_PREFIXES: &[&str] = &["rkprobes::", "<rkprobes::", "kernel::rkpro
 impl KprobeOs for DemoOs {
     fn write_text(&self, addr: usize, bytes: &[u8]) {
         let alias = mm::linear_alias(addr);
-        if bytes.len() == 2 && addr.is_multiple_of(2) {
-            // One aligned 16-bit store: atomic for other harts' fetches.
-            // SAFETY: the linear map covers all kernel text read+write.
-            unsafe { (alias as *mut u16).write_volatile(u16::from_le_bytes([bytes[0], bytes[1]])) };
-            return;
+        // A 2- or 4-byte write at an address aligned to its size is one
+        // store: other harts fetch either the old or the new instruction.
+        match *bytes {
+            [a, b] if addr.is_multiple_of(2) => {
+                // SAFETY: the linear map covers all kernel text read+write.
+                unsafe { (alias as *mut u16).write_volatile(u16::from_le_bytes([a, b])) };
+                return;
+            }
+            [a, b, c, d] if addr.is_multiple_of(4) => {
+                // SAFETY: as above, aligned to 4.
+                unsafe { (alias as *mut u32).write_volatile(u32::from_le_bytes([a, b, c, d])) };
+                return;
+            }
+            _ => {}
         }
         for (i, b) in bytes.iter().enumerate() {
             // SAFETY: as above, byte by byte.
