@@ -12,6 +12,7 @@ mod base;
 mod coroutine;
 mod executor;
 mod insn_cases;
+mod insn_diff;
 mod kprobes;
 mod process;
 mod retprobes;
@@ -42,6 +43,7 @@ const ALL: &[fn() -> Vec<Test>] = &[
     kprobes::tests,
     retprobes::tests,
     executor::tests,
+    insn_diff::tests,
     process::tests,
 ];
 
