@@ -25,4 +25,6 @@ const fn suite(name: &'static str, bootargs: &'static str, smp: u32, timeout_sec
 pub const SUITES: &[Suite] = &[
     //    name      bootargs     smp  timeout (s)
     suite("kernel", "mode=test", 4,   600),
+    // Every other test again, with an entry+return probe on every function.
+    suite("probe-all", "mode=test probe_all=1", 4, 900),
 ];

@@ -68,11 +68,14 @@ extern "C" {
     fn kt_coroutine_start();
 }
 
+/// What a coroutine runs.
+type Body = Box<dyn FnOnce(&Yielder)>;
+
 pub struct Coroutine {
     ctx: Context,
     caller: Context,
     stack: Vec<u8>,
-    body: Option<Box<dyn FnOnce(&Yielder)>>,
+    body: Option<Body>,
     done: bool,
 }
 

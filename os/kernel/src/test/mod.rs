@@ -14,6 +14,7 @@ mod executor;
 mod insn_cases;
 mod insn_diff;
 mod kprobes;
+mod probe_all;
 mod process;
 mod retprobes;
 
@@ -89,12 +90,16 @@ fn injected_failure() -> TestResult {
 pub fn run_all(filter: Option<&str>) -> (usize, usize) {
     let (mut passed, mut failed) = (0, 0);
     let inject = crate::bootargs::get("inject");
-    let mut tests: Vec<Test> = ALL.iter().flat_map(|suite| suite()).collect();
+    let (first, last) = probe_all::tests();
+    let always: Vec<String> = first.iter().chain(&last).map(|t| t.name.clone()).collect();
+    let mut tests: Vec<Test> = first;
+    tests.extend(ALL.iter().flat_map(|suite| suite()));
+    tests.extend(last);
     if inject == Some("fail") {
         tests.push(Test::new("harness::injected_failure", injected_failure));
     }
     for test in &tests {
-        if filter.is_some_and(|f| !test.name.contains(f)) {
+        if filter.is_some_and(|f| !test.name.contains(f)) && !always.contains(&test.name) {
             continue;
         }
         match inject {

@@ -253,7 +253,10 @@ fn never_returns() -> TestResult {
     // The task dies inside the function: its stack goes away.
     let stack = co.stack_range();
     drop(co);
-    check_eq!(rkprobes::reclaim_stack(stack), 1);
+    // Every call in flight on that stack is reclaimed: ours, and under
+    // `probe_all=1` those of the other probed functions on it too.
+    let reclaimed = rkprobes::reclaim_stack(stack);
+    check!(reclaimed >= 1, "reclaimed {reclaimed}");
     check_eq!(p.in_flight(), 0);
     p.unregister().map_err(err)?;
     check_eq!(log.lock().len(), 0);

@@ -2,12 +2,12 @@
 //! the process (never the kernel).
 
 use super::{KernelFrame, EXC_BREAKPOINT};
-use crate::{arch, process, syscall};
+use crate::{process, syscall};
 
 const EXC_USER_ECALL: usize = 8;
 
 /// Handles a synchronous trap taken in user mode.
-pub(super) fn user_trap(frame: &mut KernelFrame, scause: usize) {
+pub(super) fn user_trap(frame: &mut KernelFrame, scause: usize, stval: usize) {
     match scause {
         EXC_USER_ECALL => syscall::syscall(frame),
         EXC_BREAKPOINT => {
@@ -16,7 +16,6 @@ pub(super) fn user_trap(frame: &mut KernelFrame, scause: usize) {
             }
         }
         _ => {
-            let stval = arch::stval();
             let pc = frame.tf.sepc;
             match fault_name(scause) {
                 Some((name, true)) => {
