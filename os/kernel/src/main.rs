@@ -10,6 +10,7 @@ mod console;
 mod arch;
 mod boot;
 mod bootargs;
+mod demo;
 mod exit;
 mod loader;
 mod mm;
@@ -97,6 +98,7 @@ extern "C" fn rust_main(hartid: usize, dtb: usize) -> ! {
             u32::from(failed > 0 || passed == 0)
         }
         _ => {
+            demo::run();
             task::demo::run();
             process::demo::run();
             0
