@@ -397,6 +397,13 @@ pub(super) fn text_checksum() -> u64 {
         })
 }
 
+/// Marked never to be probed: the kernel's own extension of the blacklist.
+#[inline(never)]
+#[link_section = ".text.noprobe.kt_no_probe"]
+fn kt_no_probe(x: usize) -> usize {
+    core::hint::black_box(x) + 1
+}
+
 fn bad_input() -> TestResult {
     static DATA: u64 = 0;
     let before = text_checksum();
@@ -425,6 +432,8 @@ fn bad_input() -> TestResult {
     expect(mm::sym(mm::skprobe_slots), |e| {
         matches!(e, Error::OutsideText { .. })
     })?;
+    let marked = kt_no_probe as *const () as usize;
+    expect(marked, |e| matches!(e, Error::Blacklisted { .. }))?;
     expect(trap_handler.addr, |e| {
         matches!(e, Error::Blacklisted { .. })
     })?;
@@ -450,6 +459,7 @@ fn bad_input() -> TestResult {
         Kprobe::symbol("no::such::function").register().err(),
         Some(Error::UnknownSymbol)
     );
+    check_eq!(kt_no_probe(1), 2);
     check_eq!(text_checksum(), before);
     check_eq!(rkprobes::probes().len(), probes_before);
     Ok(())
