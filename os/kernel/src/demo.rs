@@ -37,7 +37,11 @@ pub fn run() {
     println!("\n== kprobe on kernel::bootargs::get: print its &str argument ==");
     let p = Kprobe::symbol("kernel::bootargs::get")
         .pre(|tf: &mut TrapFrame| {
-            println!("  [kprobe] hart {} bootargs::get({:?})", arch::hart_id(), str_arg(tf, 0));
+            println!(
+                "  [kprobe] hart {} bootargs::get({:?})",
+                arch::hart_id(),
+                str_arg(tf, 0)
+            );
         })
         .register();
     let _ = crate::bootargs::get("mode");
@@ -59,7 +63,11 @@ pub fn run() {
         .register();
     let r = demo_fib(6);
     if let Ok(p) = p {
-        println!("  fib(6) = {r}: {} calls traced, {} missed", p.hits(), p.missed());
+        println!(
+            "  fib(6) = {r}: {} calls traced, {} missed",
+            p.hits(),
+            p.missed()
+        );
         let _ = p.unregister();
     }
 
@@ -78,7 +86,9 @@ pub fn run() {
         }
     });
     if let Ok(p) = p {
-        let counts: Vec<_> = smp::harts().map(|h| (h, per_hart[h].load(Relaxed))).collect();
+        let counts: Vec<_> = smp::harts()
+            .map(|h| (h, per_hart[h].load(Relaxed)))
+            .collect();
         println!("  hits per hart: {counts:?}; total {}", p.hits());
         println!("\n== the probe list while it is registered ==");
         for i in rkprobes::probes() {
@@ -95,5 +105,8 @@ pub fn run() {
         let _ = p.unregister();
     }
     let m = rkprobes::memory_stats();
-    println!("  after removal: {} probes, {} slot bytes in use\n", m.probes, m.slot_bytes);
+    println!(
+        "  after removal: {} probes, {} slot bytes in use\n",
+        m.probes, m.slot_bytes
+    );
 }
