@@ -8,6 +8,7 @@ pub mod bench;
 pub mod env;
 pub mod kernel;
 pub mod ksyms;
+pub mod lint;
 pub mod process;
 pub mod qemu;
 pub mod suites;

@@ -28,7 +28,8 @@ commands:
   run                 build and boot the kernel in QEMU (mode=demo)
   test                host tests, then every QEMU test suite
   bench [--json PATH] build with feature `bench`, boot (mode=bench, -icount),
-                      print the comparison table, optionally write JSON"
+                      print the comparison table, optionally write JSON
+  lint                rustfmt and clippy for the host workspace and the kernel"
 }
 
 enum Cmd {
@@ -36,6 +37,7 @@ enum Cmd {
     Run,
     Test,
     Bench { json: Option<PathBuf> },
+    Lint,
     Help,
 }
 
@@ -53,6 +55,7 @@ fn parse_args(args: &[String]) -> Result<Cmd> {
         "build" => no_more(rest).map(|_| Cmd::Build),
         "run" => no_more(rest).map(|_| Cmd::Run),
         "test" => no_more(rest).map(|_| Cmd::Test),
+        "lint" => no_more(rest).map(|_| Cmd::Lint),
         "bench" => {
             let mut json = None;
             let mut it = rest.iter();
@@ -90,6 +93,7 @@ fn main() -> ExitCode {
         Cmd::Run => run(),
         Cmd::Test => test(),
         Cmd::Bench { json } => bench(json),
+        Cmd::Lint => xtask::lint::lint().map(|_| 0),
         Cmd::Help => {
             println!("{}", usage());
             Ok(0)
