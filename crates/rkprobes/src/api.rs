@@ -122,6 +122,22 @@ impl Kprobe {
             .unwrap_or(Err(Error::NotInitialized))
     }
 
+    /// An `AsyncFunc` probe: an async probe (see `asyncprobe.rs`) whose
+    /// `pre` runs at each poll's entry and `post` at completion.
+    fn register_async(self) -> Result<ProbeHandle> {
+        let target = match self.target {
+            Target::Addr(a) => crate::asyncprobe::Target::Addr(a),
+            Target::Symbol(s) => crate::asyncprobe::Target::Symbol(s),
+        };
+        crate::asyncprobe::register_kprobe(
+            target,
+            self.pre,
+            self.post,
+            self.enabled,
+            self.maxactive,
+        )
+    }
+
     /// Checks the target and builds the probe; writes its return stub
     /// (made visible by `install_many`). Changes nothing on error.
     fn build(self, kp: &Kprobes, reg: &mut registry::Registry) -> Result<(Arc<Probe>, Prepared)> {
@@ -129,9 +145,6 @@ impl Kprobe {
             Target::Addr(a) => *a,
             Target::Symbol(s) => crate::symbols::resolve(s)?,
         };
-        if self.kind == ProbeType::AsyncFunc {
-            return Err(Error::UnsupportedType);
-        }
         let (prepared, function) = registry::check_addr(kp, addr)?;
         let ret = if self.kind == ProbeType::SyncFunc {
             if function != addr {
@@ -170,6 +183,16 @@ impl Kprobe {
 /// armed together, with a few syncs of every hart instead of a few per
 /// probe.
 pub fn register_many(builders: Vec<Kprobe>) -> Vec<Result<ProbeHandle>> {
+    if builders.iter().any(|b| b.kind == ProbeType::AsyncFunc) {
+        // An async probe registers probes of its own: one builder at a time.
+        return builders
+            .into_iter()
+            .map(|b| match b.kind {
+                ProbeType::AsyncFunc => b.register_async(),
+                _ => b.register(),
+            })
+            .collect();
+    }
     let Some(kp) = global::get() else {
         return builders
             .iter()
@@ -208,14 +231,19 @@ pub fn register_many(builders: Vec<Kprobe>) -> Vec<Result<ProbeHandle>> {
 
 /// Unregisters many probes at once (one result per handle, in order).
 pub fn unregister_many(handles: Vec<ProbeHandle>) -> Vec<Result<()>> {
-    let ids: Vec<u64> = handles.iter().map(|h| h.id()).collect();
+    let mut ids: Vec<u64> = handles.iter().map(|h| h.id()).collect();
+    let n = ids.len();
+    ids.extend(crate::asyncprobe::take_companions(&ids));
     let Some(kp) = global::get() else {
         return ids.iter().map(|_| Err(Error::NotInitialized)).collect();
     };
-    match kp.registry() {
+    let mut results = match kp.registry() {
         Ok(mut reg) => registry::remove_many(kp, &mut reg, &ids),
         Err(e) => ids.iter().map(|_| Err(e)).collect(),
-    }
+    };
+    // Results for the handles given, not for their async companions.
+    results.truncate(n);
+    results
 }
 
 /// A registered probe. Dropping the handle leaves the probe registered;
@@ -262,29 +290,36 @@ impl ProbeHandle {
 /// Removes the probe with this id.
 pub fn unregister_id(id: u64) -> Result<()> {
     let kp = global::get().ok_or(Error::NotInitialized)?;
+    let mut ids = alloc::vec![id];
+    ids.extend(crate::asyncprobe::take_companions(&ids));
     let mut reg = kp.registry()?;
-    registry::remove_many(kp, &mut reg, &[id])
-        .pop()
+    registry::remove_many(kp, &mut reg, &ids)
+        .into_iter()
+        .next()
         .unwrap_or(Err(Error::NotRegistered))
 }
 
 /// Removes every probe at `addr`; returns how many there were.
 pub fn unregister_addr(addr: usize) -> Result<usize> {
     let kp = global::get().ok_or(Error::NotInitialized)?;
+    // Async probes registered on `addr` sit on its poll function.
+    let async_polls = crate::asyncprobe::polls_registered_at(addr);
     let mut reg = kp.registry()?;
-    let ids: Vec<u64> = reg
+    let mut ids: Vec<u64> = reg
         .probes
         .values()
-        .filter(|p| p.addr == addr)
+        .filter(|p| p.addr == addr || async_polls.contains(&p.id))
         .map(|p| p.id)
         .collect();
     if ids.is_empty() {
         return Err(Error::NotRegistered);
     }
+    let found = ids.len();
+    ids.extend(crate::asyncprobe::take_companions(&ids));
     registry::remove_many(kp, &mut reg, &ids)
         .into_iter()
         .collect::<Result<Vec<()>>>()?;
-    Ok(ids.len())
+    Ok(found)
 }
 
 /// One line of the probe listing.

@@ -40,6 +40,11 @@ pub enum Error {
     InHandler,
     /// The probe type is not supported by this operation.
     UnsupportedType,
+    /// An async probe found no drop glue for its future in the symbol
+    /// table (`core::ptr::drop_in_place<..::{{closure}}>`; identical drop
+    /// glues folded into one address keep only one name). Give it with
+    /// `drop_glue_at`, or opt out with `without_drop_detection`.
+    NoDropGlue,
 }
 
 impl Error {
@@ -60,7 +65,7 @@ impl Error {
             Error::OutsideText { .. } => EFAULT,
             Error::Blacklisted { .. } => EPERM,
             Error::UnsupportedInstruction { .. } | Error::UnsupportedType => EOPNOTSUPP,
-            Error::NotRegistered | Error::UnknownSymbol => ENOENT,
+            Error::NotRegistered | Error::UnknownSymbol | Error::NoDropGlue => ENOENT,
             Error::NoSpace => ENOSPC,
             Error::InHandler => EDEADLK,
         }
@@ -97,6 +102,7 @@ impl fmt::Display for Error {
             Error::NoSpace => write!(f, "out of probe table, slot or instance space"),
             Error::InHandler => write!(f, "not allowed from inside a probe handler"),
             Error::UnsupportedType => write!(f, "probe type not supported here"),
+            Error::NoDropGlue => write!(f, "no drop glue found for the async fn's future"),
         }
     }
 }

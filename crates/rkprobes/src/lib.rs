@@ -13,6 +13,7 @@ extern crate std;
 
 pub mod api;
 pub mod arch;
+mod asyncprobe;
 mod error;
 mod global;
 mod hart;
@@ -33,6 +34,7 @@ pub use api::{
     MemoryStats, ProbeHandle, ProbeInfo,
 };
 pub use arch::current::{TrapFrame, UserContext};
+pub use asyncprobe::{AsyncEvent, AsyncEventKind, AsyncHandle, AsyncProbe, AsyncSummary, Returned};
 pub use error::{Error, Result};
 pub use global::{init, Config};
 pub use hit::{

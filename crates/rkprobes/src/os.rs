@@ -44,6 +44,13 @@ pub trait KprobeOs: Sync {
     /// The calling hart's index, below `max_harts()`.
     fn hart_id(&self) -> usize;
 
+    /// A monotonic clock in the OS's timer ticks, for async probes'
+    /// timings. Called from the hit path: keep it out of probeable text.
+    /// Default: no clock (all timings read 0).
+    fn now_ticks(&self) -> u64 {
+        0
+    }
+
     /// Upper bound of hart indices.
     fn max_harts(&self) -> usize;
 

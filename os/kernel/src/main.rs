@@ -100,6 +100,7 @@ extern "C" fn rust_main(hartid: usize, dtb: usize) -> ! {
         _ => {
             demo::run();
             task::demo::run();
+            task::trace_demo::run();
             process::demo::run();
             0
         }

@@ -59,6 +59,12 @@ impl KprobeOs for DemoOs {
         arch::hart_id()
     }
 
+    /// The `time` CSR, for async probes' timings (runs in the hit path).
+    #[link_section = ".text.trap"]
+    fn now_ticks(&self) -> u64 {
+        arch::time()
+    }
+
     fn max_harts(&self) -> usize {
         MAX_HARTS
     }

@@ -13,6 +13,7 @@ mod waker;
 mod yield_now;
 
 pub mod targets;
+pub mod trace_demo;
 
 pub use executor::{run_on_harts, spawn, TaskHandle};
 pub use timer::sleep_ticks;

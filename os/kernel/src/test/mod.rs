@@ -8,6 +8,7 @@
 //! failed and something ran.
 
 mod asm_case;
+mod asyncprobes;
 mod base;
 mod coroutine;
 mod executor;
@@ -44,6 +45,7 @@ const ALL: &[fn() -> Vec<Test>] = &[
     kprobes::tests,
     retprobes::tests,
     executor::tests,
+    asyncprobes::tests,
     insn_diff::tests,
     process::tests,
 ];

@@ -25,6 +25,10 @@ const EXCLUDED_PREFIXES: &[(&str, &str)] = &[
         "test target the seed-API test unregisters by address (which removes every probe there)",
     ),
     (
+        "kernel::test::asyncprobes::kt_",
+        "async test target the seed-API test unregisters by address",
+    ),
+    (
         "kernel::test::probe_all::",
         "this harness and its handlers (a probe there only counts nested misses)",
     ),
