@@ -40,6 +40,8 @@ pub enum Error {
     InHandler,
     /// The probe type is not supported by this operation.
     UnsupportedType,
+    /// No program file at that path (uprobes).
+    UnknownPath,
     /// An async probe found no drop glue for its future in the symbol
     /// table (`core::ptr::drop_in_place<..::{{closure}}>`; identical drop
     /// glues folded into one address keep only one name). Give it with
@@ -65,7 +67,10 @@ impl Error {
             Error::OutsideText { .. } => EFAULT,
             Error::Blacklisted { .. } => EPERM,
             Error::UnsupportedInstruction { .. } | Error::UnsupportedType => EOPNOTSUPP,
-            Error::NotRegistered | Error::UnknownSymbol | Error::NoDropGlue => ENOENT,
+            Error::NotRegistered
+            | Error::UnknownSymbol
+            | Error::UnknownPath
+            | Error::NoDropGlue => ENOENT,
             Error::NoSpace => ENOSPC,
             Error::InHandler => EDEADLK,
         }
@@ -102,6 +107,7 @@ impl fmt::Display for Error {
             Error::NoSpace => write!(f, "out of probe table, slot or instance space"),
             Error::InHandler => write!(f, "not allowed from inside a probe handler"),
             Error::UnsupportedType => write!(f, "probe type not supported here"),
+            Error::UnknownPath => write!(f, "no program at that path"),
             Error::NoDropGlue => write!(f, "no drop glue found for the async fn's future"),
         }
     }

@@ -28,6 +28,7 @@ mod table;
 #[cfg(test)]
 mod tests;
 mod text;
+pub mod uprobe;
 
 pub use api::{
     memory_stats, probes, register_many, unregister_addr, unregister_id, unregister_many, Kprobe,
@@ -46,3 +47,4 @@ pub use retprobe::reclaim_stack;
 pub use seed::{kprobe_register, kprobe_unregister};
 /// The mutex of the seed API's handler type.
 pub use spin::Mutex;
+pub use uprobe::{init_uprobes, Uprobe, UprobeHandle, UprobeInfo, UprobeOs, Uprobes};

@@ -23,6 +23,7 @@ mod task;
 mod test;
 mod timer;
 mod trap;
+mod uprobes_os;
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
@@ -50,6 +51,7 @@ extern "C" fn rust_main(hartid: usize, dtb: usize) -> ! {
     trap::init_hart();
     timer::init_hart();
     rkprobes_os::init();
+    uprobes_os::init();
     smp::start_secondaries(hartid, info.harts);
     arch::irq_enable();
 

@@ -20,6 +20,7 @@ static FILES: &[(&str, &[u8])] = &[
     program!("fault"),
     program!("ids"),
     program!("exit"),
+    program!("uprobed"),
 ];
 
 /// The contents of the file at `path`.

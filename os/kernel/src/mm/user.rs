@@ -173,6 +173,22 @@ impl AddressSpace {
     /// alias: the kernel may write pages the user cannot (text).
     pub fn write(&self, va: usize, bytes: &[u8], need: u64) -> Result<(), UserFault> {
         self.for_each_piece(va, bytes.len(), need, |alias, n, off| {
+            // A 2- or 4-byte piece aligned to its size is one store: a
+            // thread running this text on another hart fetches either the
+            // old or the new instruction (uprobes' breakpoints).
+            match bytes[off..off + n] {
+                [a, b] if alias.is_multiple_of(2) => {
+                    // SAFETY: as in `read`, aligned to 2.
+                    unsafe { (alias as *mut u16).write_volatile(u16::from_le_bytes([a, b])) };
+                    return;
+                }
+                [a, b, c, d] if alias.is_multiple_of(4) => {
+                    // SAFETY: as in `read`, aligned to 4.
+                    unsafe { (alias as *mut u32).write_volatile(u32::from_le_bytes([a, b, c, d])) };
+                    return;
+                }
+                _ => {}
+            }
             for (i, b) in bytes[off..off + n].iter().enumerate() {
                 // SAFETY: as in `read`; volatile so that a 2-byte patch is
                 // not merged or split in surprising ways.

@@ -19,7 +19,7 @@ mod sched;
 mod switch;
 
 pub use image::{USER_STACK_SIZE, USER_STACK_TOP};
-pub use sched::{current, live, run_until_idle, take_busy_harts, yield_now};
+pub use sched::{current, live, run_until_idle, run_until_idle_with, take_busy_harts, yield_now};
 
 use crate::loader::LoadError;
 use crate::mm::paging::{R, X};
@@ -169,6 +169,52 @@ pub fn user_text_write(process: &Process, user_va: usize, bytes: &[u8]) -> Resul
         let space = inner.space.as_ref().ok_or(UserFault { va: user_va })?;
         space.write(user_va, bytes, X)?;
     }
+    sync_icaches();
+    Ok(())
+}
+
+/// `user_text_write`, only while `process` runs the program at `path`
+/// (checked under the same lock as the write: an exec in between never
+/// receives another program's patch).
+pub fn user_text_write_if_running(
+    process: &Process,
+    path: &str,
+    user_va: usize,
+    bytes: &[u8],
+) -> Result<(), UserFault> {
+    {
+        let inner = process.inner.lock();
+        let space = inner.space.as_ref().filter(|_| inner.path == path);
+        space
+            .ok_or(UserFault { va: user_va })?
+            .write(user_va, bytes, X)?;
+    }
+    sync_icaches();
+    Ok(())
+}
+
+/// Maps a zeroed page at `user_va` with `flags` (R/W/X, user) into
+/// `process` while it runs `path`; a page already there is kept.
+pub fn map_user_page_if_running(
+    process: &Process,
+    path: &str,
+    user_va: usize,
+    flags: u64,
+) -> Result<(), UserFault> {
+    let mut inner = process.inner.lock();
+    if inner.path != path {
+        return Err(UserFault { va: user_va });
+    }
+    let space = inner.space.as_mut().ok_or(UserFault { va: user_va })?;
+    space
+        .map_page(user_va, flags)
+        .map_err(|_| UserFault { va: user_va })?;
+    Ok(())
+}
+
+/// Makes text written through the linear map visible to every hart's
+/// instruction fetch.
+fn sync_icaches() {
     arch::fence_i();
     let me = arch::hart_id();
     let others = smp::harts()
@@ -177,7 +223,6 @@ pub fn user_text_write(process: &Process, user_va: usize, bytes: &[u8]) -> Resul
     if others != 0 {
         sbi_rt::remote_fence_i(sbi_rt::HartMask::from_mask_base(others, 0));
     }
-    Ok(())
 }
 
 /// Every process not yet exited, by pid.
@@ -205,7 +250,10 @@ fn admit(process: Arc<Process>) {
 pub fn spawn(path: &str, args: &[&str]) -> Result<Arc<Process>, LoadError> {
     let image = image::build(path, args)?;
     let process = Process::new(0, path, image.space, image.frame);
-    admit(process.clone());
+    TABLE.lock().insert(process.pid, process.clone());
+    // Probed as its file says from its first instruction.
+    rkprobes::Uprobes::get().process_started(process.pid as u64);
+    sched::admit(process.clone());
     Ok(process)
 }
 
@@ -225,14 +273,20 @@ fn current_or_panic() -> Arc<Process> {
 /// that returns 0 from the system call.
 pub(crate) fn fork(frame: &KernelFrame) -> Result<usize, OutOfMemory> {
     let parent = current_or_panic();
-    let (space, path) = {
-        let inner = parent.inner.lock();
-        let space = inner.space.as_ref().expect("running process has memory");
-        (space.try_clone()?, inner.path.clone())
-    };
-    let mut child_frame = KernelFrame::new(frame.tf);
-    child_frame.tf.x[rkprobes::TrapFrame::A0] = 0;
-    let child = Process::new(parent.pid, &path, space, child_frame);
+    // The copy is made while no uprobe changes, and the child inherits
+    // the parent's probe state (its slot page is copied with the rest).
+    let child = rkprobes::Uprobes::get().fork_process(parent.pid as u64, || {
+        let (space, path) = {
+            let inner = parent.inner.lock();
+            let space = inner.space.as_ref().expect("running process has memory");
+            (space.try_clone()?, inner.path.clone())
+        };
+        let mut child_frame = KernelFrame::new(frame.tf);
+        child_frame.tf.x[rkprobes::TrapFrame::A0] = 0;
+        let child = Process::new(parent.pid, &path, space, child_frame);
+        let pid = child.pid as u64;
+        Ok::<_, OutOfMemory>((child, pid))
+    })?;
     let pid = child.pid;
     admit(child);
     Ok(pid)
@@ -285,6 +339,9 @@ pub(crate) fn wait(pid: Option<usize>) -> Option<(usize, i32)> {
 /// Ends the calling process with `code`.
 pub(crate) fn exit(code: i32) -> ! {
     let me = current_or_panic();
+    // Its uprobe state (calls in flight, slot page record) goes; the slot
+    // page itself goes with its memory.
+    rkprobes::Uprobes::get().process_exit(me.pid as u64);
     {
         let mut table = TABLE.lock();
         // Children outlive their parent without one: nobody will wait for

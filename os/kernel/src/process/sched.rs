@@ -73,6 +73,18 @@ pub fn run_until_idle() {
     smp::run_on_all(true, &schedule);
 }
 
+/// `run_until_idle`, but this hart first runs `first` (which may watch
+/// or change what the other harts' processes do) and then joins them.
+pub fn run_until_idle_with(first: &(dyn Fn() + Sync)) {
+    let me = arch::hart_id();
+    smp::run_on_all(true, &|hart| {
+        if hart == me {
+            first();
+        }
+        schedule(hart);
+    });
+}
+
 fn schedule(hart: usize) {
     loop {
         let irq = IrqGuard::new();

@@ -96,7 +96,8 @@ fn sys_exec(
     })?;
     // The new program is loaded (process `me` now runs `path`) and `frame`
     // starts it at its entry when this system call returns.
-    // uprobes hook: uprobes_init()
+    // Install the probes registered for it (and drop the old image's).
+    rkprobes::Uprobes::get().uprobes_init();
     Ok(())
 }
 

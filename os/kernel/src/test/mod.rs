@@ -18,6 +18,7 @@ mod kprobes;
 mod probe_all;
 mod process;
 mod retprobes;
+mod uprobes;
 
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -48,6 +49,7 @@ const ALL: &[fn() -> Vec<Test>] = &[
     asyncprobes::tests,
     insn_diff::tests,
     process::tests,
+    uprobes::tests,
 ];
 
 /// Fails the current test with a formatted reason unless `cond` holds.

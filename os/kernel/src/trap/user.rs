@@ -16,6 +16,9 @@ pub(super) fn user_trap(frame: &mut KernelFrame, scause: usize, stval: usize) {
             }
         }
         _ => {
+            // A fault while a probed instruction ran in the slot page is
+            // reported at the probe's address.
+            rkprobes::Uprobes::get().uprobes_fault_handler(&mut frame.tf);
             let pc = frame.tf.sepc;
             match fault_name(scause) {
                 Some((name, true)) => {
@@ -32,9 +35,7 @@ pub(super) fn user_trap(frame: &mut KernelFrame, scause: usize, stval: usize) {
 /// it (the frame then says where the process resumes); if not, the process
 /// is killed like on any other fault.
 fn user_breakpoint(frame: &mut KernelFrame) -> bool {
-    // uprobes hook: rkprobes::uprobes_trap_handler goes here
-    let _ = frame;
-    false
+    rkprobes::Uprobes::get().uprobes_trap_handler(&mut frame.tf)
 }
 
 /// The name of exception `scause`, and whether `stval` holds the address.

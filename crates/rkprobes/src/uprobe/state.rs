@@ -1,0 +1,173 @@
+//! What the hit path reads: an immutable snapshot of every uprobe point and
+//! every probed process, published with one atomic store and freed after a
+//! grace period (an RCU-style scheme with two reader counters per hart,
+//! as in SRCU, so a reader may even finish on another hart).
+
+use super::os::ProcessId;
+use super::ret::Instances;
+use crate::arch::current::Prepared;
+use crate::point::{Post, Pre, ProbeType};
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+
+/// An interned program path (index into the registry's path list).
+pub(crate) type PathId = u32;
+
+/// One registered uprobe.
+pub(crate) struct UProbe {
+    pub id: u64,
+    pub path: PathId,
+    pub addr: usize,
+    pub kind: ProbeType,
+    pub pre: Option<Pre>,
+    pub post: Option<Post>,
+    pub hits: AtomicU64,
+    pub missed: AtomicU64,
+    pub registered: AtomicBool,
+}
+
+impl UProbe {
+    pub fn live(&self) -> bool {
+        self.registered.load(Ordering::Acquire)
+    }
+}
+
+/// One probed instruction of one program (all probes there).
+pub(crate) struct UPoint {
+    pub path: PathId,
+    pub addr: usize,
+    pub prepared: Prepared,
+    /// Slot index in the slot page, 0 when simulated.
+    pub slot: usize,
+    pub probes: Box<[Arc<UProbe>]>,
+}
+
+/// A process that has the slot page and probes of its program.
+pub(crate) struct ProcState {
+    pub pid: ProcessId,
+    pub path: PathId,
+    pub slot_va: usize,
+    pub instances: Instances,
+}
+
+/// Everything the hit path looks up.
+#[derive(Clone, Default)]
+pub(crate) struct Snapshot {
+    pub points: BTreeMap<(PathId, usize), Arc<UPoint>>,
+    /// Slot index -> its point; a removed point stays here while some
+    /// process may still step its slot.
+    pub slots: BTreeMap<usize, Arc<UPoint>>,
+    pub procs: BTreeMap<ProcessId, Arc<ProcState>>,
+    /// Registered probes by id (return probes' returns find them here).
+    pub probes: BTreeMap<u64, Arc<UProbe>>,
+}
+
+const HART_SLOTS: usize = 64;
+
+/// The published snapshot and its readers.
+pub(crate) struct Published {
+    current: AtomicPtr<Snapshot>,
+    epoch: AtomicUsize,
+    readers: [[AtomicUsize; 2]; HART_SLOTS],
+    /// Per hart: handlers running (registration from one would wait for
+    /// itself).
+    in_handler: [AtomicUsize; HART_SLOTS],
+}
+
+/// A read-side critical section: the snapshot stays alive until drop.
+pub(crate) struct Reader<'a> {
+    counter: &'a AtomicUsize,
+    snap: Option<&'a Snapshot>,
+}
+
+impl Reader<'_> {
+    pub fn snapshot(&self) -> Option<&Snapshot> {
+        self.snap
+    }
+}
+
+impl Drop for Reader<'_> {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(1, Ordering::Release);
+    }
+}
+
+impl Published {
+    pub const fn new() -> Self {
+        Published {
+            current: AtomicPtr::new(core::ptr::null_mut()),
+            epoch: AtomicUsize::new(0),
+            readers: [const { [AtomicUsize::new(0), AtomicUsize::new(0)] }; HART_SLOTS],
+            in_handler: [const { AtomicUsize::new(0) }; HART_SLOTS],
+        }
+    }
+
+    #[inline(always)]
+    pub fn read(&self, hart: usize) -> Reader<'_> {
+        let idx = self.epoch.load(Ordering::SeqCst) & 1;
+        let counter = &self.readers[hart % HART_SLOTS][idx];
+        counter.fetch_add(1, Ordering::SeqCst);
+        let p = self.current.load(Ordering::SeqCst);
+        // SAFETY: a published snapshot is freed only after `synchronize`
+        // saw this reader's counter drop to zero.
+        let snap = unsafe { p.as_ref() };
+        Reader { counter, snap }
+    }
+
+    /// Runs a handler, marked so that it cannot register or unregister.
+    #[inline(always)]
+    pub fn in_handler<T>(&self, hart: usize, f: impl FnOnce() -> T) -> T {
+        let c = &self.in_handler[hart % HART_SLOTS];
+        c.fetch_add(1, Ordering::Relaxed);
+        let r = f();
+        c.fetch_sub(1, Ordering::Relaxed);
+        r
+    }
+
+    pub fn is_in_handler(&self, hart: usize) -> bool {
+        self.in_handler[hart % HART_SLOTS].load(Ordering::Relaxed) != 0
+    }
+
+    /// The current snapshot, for writers (who hold the registry lock).
+    pub fn get(&self) -> Snapshot {
+        // SAFETY: only writers, serialised by the registry lock, free
+        // snapshots; the caller is one of them.
+        unsafe { self.current.load(Ordering::Acquire).as_ref() }
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Publishes `next` and frees the previous snapshot once no reader
+    /// can hold it. Caller holds the registry lock.
+    pub fn publish(&self, next: Snapshot) {
+        let old = self
+            .current
+            .swap(Box::into_raw(Box::new(next)), Ordering::SeqCst);
+        self.synchronize();
+        if !old.is_null() {
+            // SAFETY: `old` came from `Box::into_raw` and no reader holds
+            // it any more.
+            drop(unsafe { Box::from_raw(old) });
+        }
+    }
+
+    /// Waits until every reader that may have seen an older snapshot is
+    /// gone: flips the epoch twice, each time waiting for the counters of
+    /// the previous index to drain (new readers use the other one).
+    fn synchronize(&self) {
+        for _ in 0..2 {
+            let old = self.epoch.fetch_add(1, Ordering::SeqCst) & 1;
+            while self
+                .readers
+                .iter()
+                .map(|r| r[old].load(Ordering::SeqCst))
+                .sum::<usize>()
+                != 0
+            {
+                core::hint::spin_loop();
+            }
+        }
+    }
+}
