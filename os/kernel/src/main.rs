@@ -8,6 +8,8 @@ extern crate alloc;
 #[macro_use]
 mod console;
 mod arch;
+#[cfg(feature = "bench")]
+mod bench;
 mod boot;
 mod bootargs;
 mod demo;
@@ -99,6 +101,8 @@ extern "C" fn rust_main(hartid: usize, dtb: usize) -> ! {
             let (passed, failed) = test::run_all(bootargs::get("filter"));
             u32::from(failed > 0 || passed == 0)
         }
+        #[cfg(feature = "bench")]
+        "bench" => bench::run(),
         _ => {
             demo::run();
             task::demo::run();

@@ -1,0 +1,82 @@
+//! `mode=bench`: what a probe hit costs, in instructions, held against the
+//! bare trap round trip and against the `kprobe` crate 0.6.
+//!
+//! Counted with `instret` on the hart doing the work, interrupts masked
+//! during every measured loop (timer ticks stay out), under QEMU
+//! `-icount shift=0,sleep=off` where the counts are exact and repeatable.
+//! `cargo xtask bench` parses the output (xtask/src/bench.rs).
+//!
+//! - `targets.rs`: the assembly functions called and probed;
+//! - `measure.rs`: instret around N calls, on one hart or all;
+//! - `hook.rs`: the trap handler's bench hook (trap floor, kprobe routing);
+//! - `tracer.rs`: the library interface, and rkprobes behind it;
+//! - `kprobe06/`: the `kprobe` crate behind it;
+//! - `rows.rs`: the workloads.
+
+mod hook;
+mod kprobe06;
+mod measure;
+mod rows;
+mod targets;
+mod tracer;
+
+pub use hook::on_breakpoint;
+
+use tracer::Tracer;
+
+/// Counts rows that could not be measured for a reason other than a
+/// documented limitation of a library.
+#[derive(Default)]
+pub struct Report {
+    failures: u32,
+}
+
+impl Report {
+    pub fn row(&mut self, name: &str, imp: &str, harts: usize, probes: usize, v: f64, hits: u64) {
+        println!(
+            "[BENCH] name={name} impl={imp} harts={harts} probes={probes} \
+             instructions_per_hit={v:.2} hits={hits}"
+        );
+    }
+
+    /// A row that cannot exist; the reason goes on a comment line.
+    pub fn skip(&mut self, name: &str, imp: &str, harts: usize, why: &str) {
+        println!("# {name} impl={imp} harts={harts}: not measured: {why}");
+        if !why.contains("kprobe 0.6 refuses") {
+            self.failures += 1;
+        }
+    }
+
+    pub fn mem(&mut self, imp: &str, slot: usize, bookkeeping: usize, fixed: usize, note: &str) {
+        println!("[BENCH-MEM] impl={imp} slot_bytes={slot} bookkeeping_bytes={bookkeeping}");
+        println!("# memory impl={imp}: per probe over 1000 probes, {note}; fixed bytes {fixed}");
+    }
+}
+
+fn run_library<T: Tracer>(t: &T, report: &mut Report) {
+    rows::note_smp(T::IMPL);
+    let floor = rows::trap_floor(T::IMPL, report);
+    rows::hit_rows(t, floor, report);
+    rows::scaling(t, floor, report);
+}
+
+/// Runs every workload for both libraries; returns the exit code.
+pub fn run() -> u32 {
+    let mut report = Report::default();
+    println!(
+        "# instret deltas over N={} calls per hart, interrupts masked in measured loops; \
+         register/unregister rows: instructions per call (hits = calls)",
+        measure::N
+    );
+    run_library(&tracer::Rkprobes, &mut report);
+    match kprobe06::Kprobe06::new() {
+        Ok(k) => {
+            hook::route_to_kprobe06(true);
+            run_library(&k, &mut report);
+            hook::route_to_kprobe06(false);
+        }
+        Err(e) => report.skip("all", "kprobe-0.6", 0, e),
+    }
+    println!("[BENCH] done");
+    u32::from(report.failures > 0)
+}
