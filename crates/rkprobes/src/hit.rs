@@ -93,13 +93,23 @@ pub fn handle_breakpoint(tf: &mut TrapFrame) -> bool {
 fn removed_probe(kp: &Kprobes, hart: &HartState, tf: &mut TrapFrame) -> bool {
     let pc = tf.pc();
     if breakpoint_at(pc) {
+        // Someone else's, unless a probe was installed here since the
+        // lookup: then trap again and find it.
+        let ours = kp.table.lookup(pc).is_some();
         hart.leave();
-        return false;
+        return ours;
     }
     let n = arch::insn_len_at(&crate::text::read(pc, 2))
         .unwrap_or(2)
         .min(4);
-    match arch::prepare(&crate::text::read(pc, n)) {
+    let bytes = crate::text::read(pc, n);
+    // The parcels are read one at a time: a probe armed in between could
+    // tear them. Two equal reads with no breakpoint are one instruction.
+    if bytes != crate::text::read(pc, n) || breakpoint_at(pc) {
+        hart.leave();
+        return true;
+    }
+    match arch::prepare(&bytes) {
         Ok(p) => match p.exec {
             Exec::Simulate(op) => {
                 p.simulate(op, pc, tf);

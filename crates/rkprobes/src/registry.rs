@@ -286,6 +286,10 @@ pub(crate) fn install_many(
         reg.points -= 1;
         idxs.iter().for_each(|&i| results[i] = Err(Error::NoSpace));
     }
+    // The breakpoint stores must not become visible before the points
+    // they belong to: a release store orders what came before it, not
+    // what comes after (compiler and RVWMO may move a later store up).
+    core::sync::atomic::fence(Ordering::SeqCst);
     patch_all(kp, &arm);
     for ((probe, _), result) in items.into_iter().zip(&results) {
         if result.is_ok() {
@@ -345,6 +349,7 @@ pub(crate) fn remove_many(kp: &Kprobes, reg: &mut Registry, ids: &[u64]) -> Vec<
     // Original bytes back first, then unpublish: a hart that still traps
     // on an old breakpoint finds no point and re-runs the original.
     patch_all(kp, &disarm);
+    core::sync::atomic::fence(Ordering::SeqCst);
     for &(addr, _) in &emptied {
         olds.push(kp.table.remove(addr).unwrap_or(core::ptr::null_mut()));
     }
