@@ -23,7 +23,7 @@ pub struct HitRow {
 /// (a user-mode target for the uprobe rows, with its own loop), and the
 /// `Tracer::register` arm; a library that cannot do one returns an
 /// error, which becomes a `#` line instead of a row.
-pub const HIT_ROWS: [HitRow; 3] = [
+pub const HIT_ROWS: [HitRow; 4] = [
     HitRow {
         name: "kprobe_simulated",
         target: targets::BRANCH,
@@ -38,6 +38,13 @@ pub const HIT_ROWS: [HitRow; 3] = [
         name: "kprobe_post",
         target: targets::ADD,
         handlers: Handlers::PrePost,
+    },
+    // `bench_add`'s first instruction is its entry: entry and return of
+    // one call.
+    HitRow {
+        name: "kretprobe",
+        target: targets::ADD,
+        handlers: Handlers::EntryReturn,
     },
 ];
 

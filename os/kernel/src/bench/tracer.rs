@@ -11,6 +11,8 @@ use rkprobes::{Kprobe, ProbeHandle};
 pub enum Handlers {
     Pre,
     PrePost,
+    /// A return probe: entry and return handlers on a function's entry.
+    EntryReturn,
 }
 
 /// Memory a library holds for its probes, in bytes.
@@ -44,10 +46,10 @@ impl Tracer for Rkprobes {
     type Probe = ProbeHandle;
 
     fn register(&self, addr: usize, handlers: Handlers) -> Result<ProbeHandle, String> {
-        let k = Kprobe::at(addr).pre(|_| ());
         let k = match handlers {
-            Handlers::Pre => k,
-            Handlers::PrePost => k.post(|_| ()),
+            Handlers::Pre => Kprobe::at(addr).pre(|_| ()),
+            Handlers::PrePost => Kprobe::at(addr).pre(|_| ()).post(|_| ()),
+            Handlers::EntryReturn => Kprobe::function(addr).entry(|_, _| ()).ret(|_, _| ()),
         };
         k.register().map_err(|e| format!("{e:?}"))
     }
