@@ -29,6 +29,57 @@ pub fn handle_breakpoint(tf: &mut TrapFrame) -> bool {
         return removed_probe(kp, hart, tf);
     };
     let nested = hart.nested();
+    let action = if point.single && !nested {
+        // The common case, kept short: one instruction probe.
+        let probe = &point.probes[0];
+        match (&probe.pre, probe.is_enabled()) {
+            (Some(pre), true) => {
+                probe.count_hit();
+                hart.in_handler(|| pre.call(tf, &mut [0; 4]).0)
+            }
+            (None, true) => {
+                probe.count_hit();
+                PreAction::Continue
+            }
+            (_, false) => PreAction::Continue,
+        }
+    } else {
+        run_pre(hart, point, tf, nested)
+    };
+    if action == PreAction::Skip {
+        if tf.pc() == pc {
+            tf.set_pc(pc + point.prepared.len());
+        }
+        hart.leave();
+        return true;
+    }
+    match point.prepared.exec {
+        Exec::Simulate(op) => {
+            point.prepared.simulate(op, pc, tf);
+            if point.has_post && !nested {
+                run_post(hart, point, tf);
+            }
+            hart.leave();
+        }
+        Exec::OutOfLine => {
+            // Stay `inside` until the slot's breakpoint brings us back; the
+            // slot runs with interrupts masked.
+            let irqs_were_on = arch::mask_irqs_on_return(tf);
+            hart.begin_step(Step {
+                point,
+                irqs_were_on,
+                nested,
+            });
+            tf.set_pc(point.slot);
+        }
+    }
+    true
+}
+
+/// Pre handlers (and return-probe entries) of every probe at the point.
+#[inline(never)]
+#[link_section = ".text.rkprobes"]
+fn run_pre(hart: &HartState, point: &ProbePoint, tf: &mut TrapFrame, nested: bool) -> PreAction {
     let mut action = PreAction::Continue;
     for probe in point.probes.iter() {
         if !probe.is_enabled() {
@@ -52,34 +103,7 @@ pub fn handle_breakpoint(tf: &mut TrapFrame) -> bool {
             action = PreAction::Skip;
         }
     }
-    if action == PreAction::Skip {
-        if tf.pc() == pc {
-            tf.set_pc(pc + point.prepared.len());
-        }
-        hart.leave();
-        return true;
-    }
-    match point.prepared.exec {
-        Exec::Simulate(op) => {
-            point.prepared.simulate(op, pc, tf);
-            if !nested {
-                run_post(hart, point, tf);
-            }
-            hart.leave();
-        }
-        Exec::OutOfLine => {
-            // Stay `inside` until the slot's breakpoint brings us back; the
-            // slot runs with interrupts masked.
-            let irqs_were_on = arch::mask_irqs_on_return(tf);
-            hart.begin_step(Step {
-                point,
-                irqs_were_on,
-                nested,
-            });
-            tf.set_pc(point.slot);
-        }
-    }
-    true
+    action
 }
 
 /// No probe at `pc`. Either the breakpoint is someone else's, or a probe
@@ -89,6 +113,8 @@ pub fn handle_breakpoint(tf: &mut TrapFrame) -> bool {
 /// lag behind the remote fence). Re-fetching could trap forever, so the
 /// instruction is run here: simulated, or stepped in this hart's scratch
 /// slot.
+#[cold]
+#[inline(never)]
 #[link_section = ".text.rkprobes"]
 fn removed_probe(kp: &Kprobes, hart: &HartState, tf: &mut TrapFrame) -> bool {
     let pc = tf.pc();
@@ -155,7 +181,7 @@ fn finish_step(kp: &Kprobes, hart: &HartState, tf: &mut TrapFrame) -> bool {
     }
     arch::restore_irqs(tf, step.irqs_were_on);
     tf.set_pc(point.addr + point.prepared.len());
-    if !step.nested {
+    if point.has_post && !step.nested {
         run_post(hart, point, tf);
     }
     hart.leave();
@@ -197,9 +223,15 @@ fn breakpoint_at(pc: usize) -> bool {
 /// (`unowned_breakpoints`) and stepped over so it cannot re-trap forever.
 #[link_section = ".text.rkprobes"]
 pub fn kprobes_trap_handler(tf: &mut TrapFrame) {
-    if handle_breakpoint(tf) {
-        return;
+    if !handle_breakpoint(tf) {
+        report_unowned(tf);
     }
+}
+
+/// Counts and reports a breakpoint nobody owns, and steps over it.
+#[cold]
+#[inline(never)]
+fn report_unowned(tf: &mut TrapFrame) {
     let pc = tf.pc();
     if let Some(kp) = global::get() {
         kp.unowned.fetch_add(1, Ordering::Relaxed);

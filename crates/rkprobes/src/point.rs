@@ -155,4 +155,24 @@ pub(crate) struct ProbePoint {
     /// Address of the out-of-line slot, 0 when the instruction is simulated.
     pub slot: usize,
     pub probes: Box<[Arc<Probe>]>,
+    /// The common case, known when the point is built: one instruction
+    /// probe, no return probe. The hit path then skips the general loop.
+    pub single: bool,
+    /// Some probe here has a post handler to run after the instruction.
+    pub has_post: bool,
+}
+
+impl ProbePoint {
+    pub fn new(addr: usize, prepared: Prepared, slot: usize, probes: Box<[Arc<Probe>]>) -> Self {
+        let single = probes.len() == 1 && probes[0].ret.is_none();
+        let has_post = probes.iter().any(|p| p.ret.is_none() && p.post.is_some());
+        ProbePoint {
+            addr,
+            prepared,
+            slot,
+            probes,
+            single,
+            has_post,
+        }
+    }
 }

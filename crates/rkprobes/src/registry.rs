@@ -228,12 +228,7 @@ pub(crate) fn install_many(
         let group = idxs.iter().map(|&i| items[i].0.clone());
         if let Some(old) = kp.table.lookup(addr) {
             let probes: Vec<Arc<Probe>> = old.probes.iter().cloned().chain(group).collect();
-            let point = ProbePoint {
-                addr,
-                prepared: old.prepared,
-                slot: old.slot,
-                probes: probes.into(),
-            };
+            let point = ProbePoint::new(addr, old.prepared, old.slot, probes.into());
             replacements.push(Box::into_raw(Box::new(point)));
             continue;
         }
@@ -252,12 +247,7 @@ pub(crate) fn install_many(
         if slot != 0 {
             kp.os.write_text(slot, &prepared.slot_code());
         }
-        let point = ProbePoint {
-            addr,
-            prepared,
-            slot,
-            probes: group.collect::<Vec<_>>().into(),
-        };
+        let point = ProbePoint::new(addr, prepared, slot, group.collect::<Vec<_>>().into());
         reg.points += 1;
         fresh.push((Box::into_raw(Box::new(point)), idxs));
     }
@@ -333,12 +323,7 @@ pub(crate) fn remove_many(kp: &Kprobes, reg: &mut Registry, ids: &[u64]) -> Vec<
             disarm.push((*addr, arch::breakpoint::disarm(old.prepared.insn, *addr)));
             emptied.push((*addr, old.slot));
         } else {
-            let point = ProbePoint {
-                addr: *addr,
-                prepared: old.prepared,
-                slot: old.slot,
-                probes: rest.into(),
-            };
+            let point = ProbePoint::new(*addr, old.prepared, old.slot, rest.into());
             olds.push(
                 kp.table
                     .publish(Box::into_raw(Box::new(point)))
