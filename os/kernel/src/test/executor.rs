@@ -184,27 +184,23 @@ async fn wait_forever(guard: DropGuard) {
 fn cancel_drops_pending() -> TestResult {
     let dropped = Arc::new(AtomicBool::new(false));
     let victim = Arc::new(spawn(wait_forever(DropGuard(dropped.clone()))));
-    let seen_in_task = Arc::new(AtomicBool::new(false));
     let deadline = arch::time() + PATIENCE;
-    let (v, d, seen) = (victim.clone(), dropped.clone(), seen_in_task.clone());
+    let v = victim.clone();
     // Cancels the victim from another task once it has been polled (so it
-    // is pending, not just queued); the drop must have run when cancel returns.
+    // is pending, not just queued). If another hart is inside its poll at
+    // that moment, the drop happens right after that poll returns; either
+    // way it has happened once the executor has no live task left.
     let canceller = spawn(async move {
         while v.polls() == 0 && arch::time() < deadline {
             yield_now().await;
         }
         let was_pending = v.polls() > 0 && !v.is_finished();
         v.cancel();
-        seen.store(d.load(SeqCst), SeqCst);
         was_pending
     });
     // Returns only because the cancel let the live-task count reach zero.
     run_on_harts();
     check_eq!(canceller.take_output(), Some(true));
-    check!(
-        seen_in_task.load(SeqCst),
-        "drop guard not run when cancel returned"
-    );
     check!(dropped.load(SeqCst));
     check!(victim.is_finished());
     check!(
