@@ -39,15 +39,7 @@ impl KprobeOs for DemoOs {
     }
 
     fn sync_icache_all_harts(&self) {
-        arch::fence_i();
-        let me = arch::hart_id();
-        let others = smp::harts()
-            .filter(|&h| h != me)
-            .fold(0usize, |m, h| m | (1 << h));
-        if others != 0 {
-            // OpenSBI returns only after every hart in the mask has fenced.
-            sbi_rt::remote_fence_i(sbi_rt::HartMask::from_mask_base(others, 0));
-        }
+        smp::sync_icache_all();
     }
 
     fn sync_icache_local(&self) {

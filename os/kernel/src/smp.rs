@@ -27,6 +27,23 @@ pub fn harts() -> impl Iterator<Item = usize> {
     (0..MAX_HARTS).filter(move |h| mask & (1 << h) != 0)
 }
 
+/// Mask of every online hart except the calling one.
+pub fn others_mask() -> usize {
+    let me = arch::hart_id();
+    harts().filter(|&h| h != me).fold(0, |m, h| m | (1 << h))
+}
+
+/// Makes text written through the linear map visible to every hart's
+/// instruction fetch: `fence.i` here, SBI remote `fence.i` on the others
+/// (OpenSBI returns only after every hart in the mask has fenced).
+pub fn sync_icache_all() {
+    arch::fence_i();
+    let others = others_mask();
+    if others != 0 {
+        sbi_rt::remote_fence_i(sbi_rt::HartMask::from_mask_base(others, 0));
+    }
+}
+
 /// Starts every other hart and waits until they are online.
 pub fn start_secondaries(boot_hart: usize, count: usize) {
     HART_MASK.fetch_or(1 << boot_hart, Ordering::AcqRel);
@@ -111,9 +128,7 @@ pub fn run_on_all(include_self: bool, job: &(dyn Fn(usize) + Sync)) {
     let job_ref: &(dyn Fn(usize) + Sync) = job;
     JOB.store(&job_ref as *const _ as usize, Ordering::Release);
     JOB_SEQ.fetch_add(1, Ordering::AcqRel);
-    let me = arch::hart_id();
-    let mask = harts().filter(|&h| h != me).fold(0, |m, h| m | (1 << h));
-    sbi_rt::send_ipi(sbi_rt::HartMask::from_mask_base(mask, 0));
+    sbi_rt::send_ipi(sbi_rt::HartMask::from_mask_base(others_mask(), 0));
     if include_self {
         job(arch::hart_id());
     }

@@ -24,8 +24,8 @@ pub use sched::{current, live, run_until_idle, run_until_idle_with, take_busy_ha
 use crate::loader::LoadError;
 use crate::mm::paging::{R, X};
 use crate::mm::user::{AddressSpace, OutOfMemory, UserFault};
+use crate::smp;
 use crate::trap::KernelFrame;
-use crate::{arch, smp};
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::string::{String, ToString};
@@ -169,7 +169,7 @@ pub fn user_text_write(process: &Process, user_va: usize, bytes: &[u8]) -> Resul
         let space = inner.space.as_ref().ok_or(UserFault { va: user_va })?;
         space.write(user_va, bytes, X)?;
     }
-    sync_icaches();
+    smp::sync_icache_all();
     Ok(())
 }
 
@@ -189,7 +189,7 @@ pub fn user_text_write_if_running(
             .ok_or(UserFault { va: user_va })?
             .write(user_va, bytes, X)?;
     }
-    sync_icaches();
+    smp::sync_icache_all();
     Ok(())
 }
 
@@ -210,19 +210,6 @@ pub fn map_user_page_if_running(
         .map_page(user_va, flags)
         .map_err(|_| UserFault { va: user_va })?;
     Ok(())
-}
-
-/// Makes text written through the linear map visible to every hart's
-/// instruction fetch.
-fn sync_icaches() {
-    arch::fence_i();
-    let me = arch::hart_id();
-    let others = smp::harts()
-        .filter(|&h| h != me)
-        .fold(0usize, |m, h| m | (1 << h));
-    if others != 0 {
-        sbi_rt::remote_fence_i(sbi_rt::HartMask::from_mask_base(others, 0));
-    }
 }
 
 /// Every process not yet exited, by pid.
