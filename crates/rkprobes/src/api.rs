@@ -429,7 +429,7 @@ pub fn memory_stats() -> MemoryStats {
     MemoryStats {
         points,
         probes,
-        slot_bytes: reg.slots_in_use() * SLOT_SIZE,
+        slot_bytes: reg.slots_in_use() * SLOT_SIZE + reg.detour_bytes(),
         bookkeeping_bytes: fixed + points * size_of::<ProbePoint>() + probes * per_probe,
         fixed_bytes: fixed,
     }

@@ -1,6 +1,6 @@
 //! The library's one global instance, created by `init`.
 
-use crate::arch::current::SLOT_SIZE;
+use crate::arch::current::{detour::DETOUR_SIZE, Prepared, SLOT_SIZE};
 use crate::error::{Error, Result};
 use crate::hart::HartState;
 use crate::os::KprobeOs;
@@ -16,12 +16,16 @@ use spin::{Mutex, MutexGuard, Once};
 pub struct Config {
     /// Most distinct probed addresses at once.
     pub max_points: usize,
+    /// Place a jump instead of a breakpoint where the architecture can
+    /// (a hit then takes no trap; see `arch/riscv/detour.rs`).
+    pub jump_probes: bool,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
             max_points: 16 * 1024,
+            jump_probes: true,
         }
     }
 }
@@ -31,6 +35,12 @@ pub(crate) struct Kprobes {
     pub table: Table,
     pub harts: Box<[HartState]>,
     pub slots: Range<usize>,
+    /// The part of `slots` holding detours (jump probes), one per address,
+    /// never reused for another address. Empty when jump probes are off.
+    pub detours: Range<usize>,
+    /// Per detour: the probed address and its instruction, set once before
+    /// the detour can be reached.
+    pub detour_info: Box<[Once<(usize, Prepared)>]>,
     pub registry: Mutex<Registry>,
     pub unowned: AtomicU64,
 }
@@ -52,10 +62,20 @@ pub fn init(os: &'static dyn KprobeOs, config: Config) -> Result<()> {
         return Err(Error::NoSpace);
     }
     KPROBES.call_once(|| {
-        // The first slots are each hart's scratch slot (see `hit.rs`).
+        // The first slots are each hart's scratch slot (see `hit.rs`); the
+        // upper three quarters of the area hold detours.
         let shared = slots.start + os.max_harts() * SLOT_SIZE..slots.end;
+        let n_detours = if config.jump_probes {
+            (shared.end - shared.start) / 4 * 3 / DETOUR_SIZE
+        } else {
+            0
+        };
+        let detours = slots.end - n_detours * DETOUR_SIZE..slots.end;
+        let shared = shared.start..detours.start;
         Kprobes {
             os,
+            detours,
+            detour_info: (0..n_detours).map(|_| Once::new()).collect(),
             table: Table::new(config.max_points * 2),
             harts: (0..os.max_harts()).map(|_| HartState::default()).collect(),
             registry: Mutex::new(Registry::new(shared, config.max_points)),
@@ -94,5 +114,13 @@ impl Kprobes {
     /// probe was just removed.
     pub fn scratch_slot(&self) -> usize {
         self.slots.start + self.os.hart_id() * SLOT_SIZE
+    }
+
+    /// The detour containing `addr` (its start) and what it was built for.
+    #[inline(always)]
+    pub fn detour_at(&self, addr: usize) -> Option<(usize, &(usize, Prepared))> {
+        let i = addr.checked_sub(self.detours.start)? / DETOUR_SIZE;
+        let info = self.detour_info.get(i)?.get()?;
+        Some((self.detours.start + i * DETOUR_SIZE, info))
     }
 }

@@ -5,7 +5,7 @@
 //! lives in a preallocated array. Every function here sits in the
 //! `.text.rkprobes` section, which the OS blacklists.
 
-use crate::arch::current::{self as arch, Exec, TrapFrame};
+use crate::arch::current::{self as arch, detour, simulate::SimOp, Exec, Prepared, TrapFrame};
 use crate::global::{self, Kprobes};
 use crate::hart::{HartState, Step};
 use crate::point::{PreAction, ProbePoint};
@@ -29,51 +29,136 @@ pub fn handle_breakpoint(tf: &mut TrapFrame) -> bool {
         return removed_probe(kp, hart, tf);
     };
     let nested = hart.nested();
-    let action = if point.single && !nested {
-        // The common case, kept short: one instruction probe.
-        let probe = &point.probes[0];
-        match (&probe.pre, probe.is_enabled()) {
-            (Some(pre), true) => {
-                probe.count_hit();
-                hart.in_handler(|| pre.call(tf, &mut [0; 4]).0)
-            }
-            (None, true) => {
-                probe.count_hit();
-                PreAction::Continue
-            }
-            (_, false) => PreAction::Continue,
-        }
-    } else {
-        run_pre(hart, point, tf, nested)
-    };
-    if action == PreAction::Skip {
-        if tf.pc() == pc {
-            tf.set_pc(pc + point.prepared.len());
-        }
-        hart.leave();
+    if pre_handlers(hart, point, tf, nested) == PreAction::Skip {
+        skip(hart, point, tf, pc);
         return true;
     }
     match point.prepared.exec {
-        Exec::Simulate(op) => {
-            point.prepared.simulate(op, pc, tf);
-            if point.has_post && !nested {
-                run_post(hart, point, tf);
-            }
-            hart.leave();
-        }
-        Exec::OutOfLine => {
-            // Stay `inside` until the slot's breakpoint brings us back; the
-            // slot runs with interrupts masked.
-            let irqs_were_on = arch::mask_irqs_on_return(tf);
-            hart.begin_step(Step {
-                point,
-                irqs_were_on,
-                nested,
-            });
-            tf.set_pc(point.slot);
-        }
+        Exec::Simulate(op) => simulate(hart, point, tf, op, pc, nested),
+        Exec::OutOfLine => step_slot(hart, point, tf, nested),
     }
     true
+}
+
+/// A jump probe's hit: `rkprobes_detour_entry` (arch/riscv/detour.rs) saved
+/// the frame with `sepc` = the detour's return address and `sstatus` as it
+/// was at the probe; what this leaves in the frame is restored by `sret`.
+/// Same steps as `handle_breakpoint`, but an instruction run out of line
+/// takes no second trap unless a post handler must see its result.
+#[no_mangle]
+#[link_section = ".text.rkprobes"]
+extern "C" fn rkprobes_detour_hit(tf: &mut TrapFrame) {
+    let ret = tf.pc();
+    let Some((kp, (detour, info))) =
+        global::get().and_then(|kp| Some((kp, kp.detour_at(ret - detour::RET_OFFSET)?)))
+    else {
+        lost_detour(ret)
+    };
+    let pc = info.0;
+    let irqs_on = detour::frame_status(&mut tf.sstatus);
+    tf.set_pc(pc);
+    let hart = kp.hart();
+    hart.enter();
+    let Some(point) = kp.table.lookup(pc) else {
+        hart.leave();
+        return removed_jump_probe(&info.1, detour, irqs_on, tf);
+    };
+    let nested = hart.nested();
+    if pre_handlers(hart, point, tf, nested) == PreAction::Skip {
+        skip(hart, point, tf, pc);
+        return;
+    }
+    match point.prepared.exec {
+        Exec::Simulate(op) => simulate(hart, point, tf, op, pc, nested),
+        Exec::OutOfLine if point.has_post && !nested => step_slot(hart, point, tf, nested),
+        Exec::OutOfLine => {
+            hart.leave();
+            detour::out_of_line(detour, irqs_on, &mut tf.sepc, &mut tf.sstatus);
+        }
+    }
+}
+
+/// The jump probe was removed while this hart was on its way: the detour
+/// still knows the original instruction.
+#[cold]
+#[inline(never)]
+#[link_section = ".text.rkprobes"]
+fn removed_jump_probe(prepared: &Prepared, detour: usize, irqs_on: bool, tf: &mut TrapFrame) {
+    match prepared.exec {
+        Exec::Simulate(op) => prepared.simulate(op, tf.pc(), tf),
+        Exec::OutOfLine => detour::out_of_line(detour, irqs_on, &mut tf.sepc, &mut tf.sstatus),
+    }
+}
+
+/// Only the library's own `jal` leads into a detour, after its info was
+/// set: there is no address to resume at if that is broken.
+#[cold]
+#[inline(never)]
+fn lost_detour(ret: usize) -> ! {
+    panic!("rkprobes: entered a detour that was never written (return address {ret:#x})")
+}
+
+/// The pre handlers of `point`; the common case (one instruction probe)
+/// kept short.
+#[inline(always)]
+fn pre_handlers(
+    hart: &HartState,
+    point: &ProbePoint,
+    tf: &mut TrapFrame,
+    nested: bool,
+) -> PreAction {
+    if !point.single || nested {
+        return run_pre(hart, point, tf, nested);
+    }
+    let probe = &point.probes[0];
+    if !probe.is_enabled() {
+        return PreAction::Continue;
+    }
+    probe.count_hit();
+    match &probe.pre {
+        Some(pre) => hart.in_handler(|| pre.call(tf, &mut [0; 4]).0),
+        None => PreAction::Continue,
+    }
+}
+
+/// A pre handler asked to skip the instruction: resume where it set the
+/// pc, or after the instruction.
+#[inline(always)]
+fn skip(hart: &HartState, point: &ProbePoint, tf: &mut TrapFrame, pc: usize) {
+    if tf.pc() == pc {
+        tf.set_pc(pc + point.prepared.len());
+    }
+    hart.leave();
+}
+
+#[inline(always)]
+fn simulate(
+    hart: &HartState,
+    point: &ProbePoint,
+    tf: &mut TrapFrame,
+    op: SimOp,
+    pc: usize,
+    nested: bool,
+) {
+    point.prepared.simulate(op, pc, tf);
+    if point.has_post && !nested {
+        run_post(hart, point, tf);
+    }
+    hart.leave();
+}
+
+/// Runs the instruction in the point's slot, which ends in a breakpoint
+/// (`finish_step`). The hart stays `inside` until then; the slot runs with
+/// interrupts masked.
+#[inline(always)]
+fn step_slot(hart: &HartState, point: &ProbePoint, tf: &mut TrapFrame, nested: bool) {
+    let irqs_were_on = arch::mask_irqs_on_return(tf);
+    hart.begin_step(Step {
+        point,
+        irqs_were_on,
+        nested,
+    });
+    tf.set_pc(point.slot);
 }
 
 /// Pre handlers (and return-probe entries) of every probe at the point.
@@ -259,6 +344,15 @@ pub fn kprobes_fault_handler(tf: &mut TrapFrame) -> Option<usize> {
     let kp = global::get()?;
     if !kp.slots.contains(&tf.pc()) {
         return None;
+    }
+    // A jump probe's copy, run without a trap: nothing to end but the
+    // interrupt state to put back.
+    if let Some((d, &(addr, _))) = kp.detour_at(tf.pc()) {
+        if let Some(irqs_were_on) = detour::fault_in_copy(tf.pc() - d) {
+            arch::restore_irqs(tf, irqs_were_on);
+            tf.set_pc(addr);
+            return Some(addr);
+        }
     }
     let hart = kp.hart();
     let scratch = kp.scratch_slot();

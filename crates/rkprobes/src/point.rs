@@ -153,7 +153,10 @@ pub(crate) struct ProbePoint {
     pub addr: usize,
     pub prepared: Prepared,
     /// Address of the out-of-line slot, 0 when the instruction is simulated.
+    /// Inside the detour for a jump probe.
     pub slot: usize,
+    /// The detour a jump probe's `jal` leads to, 0 for a breakpoint probe.
+    pub detour: usize,
     pub probes: Box<[Arc<Probe>]>,
     /// The common case, known when the point is built: one instruction
     /// probe, no return probe. The hit path then skips the general loop.
@@ -163,13 +166,19 @@ pub(crate) struct ProbePoint {
 }
 
 impl ProbePoint {
-    pub fn new(addr: usize, prepared: Prepared, slot: usize, probes: Box<[Arc<Probe>]>) -> Self {
+    pub fn new(
+        addr: usize,
+        prepared: Prepared,
+        (slot, detour): (usize, usize),
+        probes: Box<[Arc<Probe>]>,
+    ) -> Self {
         let single = probes.len() == 1 && probes[0].ret.is_none();
         let has_post = probes.iter().any(|p| p.ret.is_none() && p.post.is_some());
         ProbePoint {
             addr,
             prepared,
             slot,
+            detour,
             probes,
             single,
             has_post,

@@ -6,7 +6,12 @@
 //! - remove: restore the original bytes, unpublish, wait until no hart can
 //!   be in the point's handlers or slot, then free point and slot.
 
-use crate::arch::current::{self as arch, trampoline::RET_STUB_SIZE, Prepared, SLOT_SIZE};
+use crate::arch::current::{
+    self as arch,
+    detour::{self, DETOUR_SIZE},
+    trampoline::RET_STUB_SIZE,
+    Prepared, SLOT_SIZE,
+};
 use crate::error::{Error, Result};
 use crate::global::Kprobes;
 use crate::hart;
@@ -31,6 +36,10 @@ pub(crate) struct Registry {
     next_id: u64,
     max_points: usize,
     points: usize,
+    /// Detours written so far, by probed address (kept for re-use: a
+    /// detour never changes, see `Kprobes::detours`).
+    detour_of: BTreeMap<usize, usize>,
+    detours_written: usize,
 }
 
 impl Registry {
@@ -44,6 +53,8 @@ impl Registry {
             next_id: 1,
             max_points,
             points: 0,
+            detour_of: BTreeMap::new(),
+            detours_written: 0,
         }
     }
 
@@ -108,6 +119,40 @@ impl Registry {
 
     pub fn slots_in_use(&self) -> usize {
         self.slot_used.iter().filter(|u| **u).count()
+    }
+
+    /// Bytes of detours written.
+    pub fn detour_bytes(&self) -> usize {
+        self.detours_written * DETOUR_SIZE
+    }
+
+    /// The detour for a jump probe at `addr`, written (and its info set)
+    /// if it is new. `None`: a breakpoint probe (jump probes off, the
+    /// instruction too short or out of reach, the detour area full).
+    fn detour_for(&mut self, kp: &Kprobes, addr: usize, prepared: Prepared) -> Option<usize> {
+        // Re-used only for the same instruction: the text at `addr` may
+        // have been rewritten since (code loaded anew, a JIT). An outdated
+        // detour is left as it is, for a hart that may still be in it.
+        if let Some(&d) = self.detour_of.get(&addr) {
+            if kp.detour_at(d).is_some_and(|(_, info)| info.1 == prepared) {
+                return Some(d);
+            }
+        }
+        let i = self.detours_written;
+        let info = kp.detour_info.get(i)?;
+        let d = kp.detours.start + i * DETOUR_SIZE;
+        let code = detour::code(
+            prepared.insn,
+            addr,
+            d,
+            detour::common_entry(),
+            prepared.needs_slot(),
+        )?;
+        kp.os.write_text(d, &code);
+        info.call_once(|| (addr, prepared));
+        self.detour_of.insert(addr, d);
+        self.detours_written += 1;
+        Some(d)
     }
 }
 
@@ -228,26 +273,36 @@ pub(crate) fn install_many(
         let group = idxs.iter().map(|&i| items[i].0.clone());
         if let Some(old) = kp.table.lookup(addr) {
             let probes: Vec<Arc<Probe>> = old.probes.iter().cloned().chain(group).collect();
-            let point = ProbePoint::new(addr, old.prepared, old.slot, probes.into());
+            let point = ProbePoint::new(addr, old.prepared, (old.slot, old.detour), probes.into());
             replacements.push(Box::into_raw(Box::new(point)));
             continue;
         }
         let prepared = items[idxs[0]].1;
-        let slot = match prepared.needs_slot() {
-            false => Some(0),
-            true => reg.alloc_slots(1),
+        let detour = match reg.points < reg.max_points {
+            true => reg.detour_for(kp, addr, prepared).unwrap_or(0),
+            false => 0,
+        };
+        let slot = match (prepared.needs_slot(), detour) {
+            (false, _) => Some(0),
+            (true, 0) => reg.alloc_slots(1),
+            (true, d) => Some(d + detour::STEP_AT),
         };
         let (Some(slot), true) = (slot, reg.points < reg.max_points) else {
-            if let Some(s) = slot.filter(|&s| s != 0) {
+            if let Some(s) = slot.filter(|&s| s != 0 && detour == 0) {
                 reg.free_slots(s, 1);
             }
             idxs.iter().for_each(|&i| results[i] = Err(Error::NoSpace));
             continue;
         };
-        if slot != 0 {
+        if slot != 0 && detour == 0 {
             kp.os.write_text(slot, &prepared.slot_code());
         }
-        let point = ProbePoint::new(addr, prepared, slot, group.collect::<Vec<_>>().into());
+        let point = ProbePoint::new(
+            addr,
+            prepared,
+            (slot, detour),
+            group.collect::<Vec<_>>().into(),
+        );
         reg.points += 1;
         fresh.push((Box::into_raw(Box::new(point)), idxs));
     }
@@ -265,12 +320,16 @@ pub(crate) fn install_many(
         if kp.table.publish(point).is_ok() {
             // SAFETY: just published; only this registry frees it.
             let p = unsafe { &*point };
-            arm.push((p.addr, arch::breakpoint::arm(p.prepared.insn, p.addr)));
+            let seq = match detour::jump_to(p.addr, p.detour).filter(|_| p.detour != 0) {
+                Some(jal) => arch::breakpoint::arm_with(p.prepared.insn, p.addr, jal),
+                None => arch::breakpoint::arm(p.prepared.insn, p.addr),
+            };
+            arm.push((p.addr, seq));
             continue;
         }
         // SAFETY: never published, so ours alone.
         let point = unsafe { Box::from_raw(point) };
-        if point.slot != 0 {
+        if point.slot != 0 && point.detour == 0 {
             reg.free_slots(point.slot, 1);
         }
         reg.points -= 1;
@@ -321,9 +380,9 @@ pub(crate) fn remove_many(kp: &Kprobes, reg: &mut Registry, ids: &[u64]) -> Vec<
         let rest: Vec<Arc<Probe>> = old.probes.iter().filter(|p| !gone(p)).cloned().collect();
         if rest.is_empty() {
             disarm.push((*addr, arch::breakpoint::disarm(old.prepared.insn, *addr)));
-            emptied.push((*addr, old.slot));
+            emptied.push((*addr, if old.detour == 0 { old.slot } else { 0 }));
         } else {
-            let point = ProbePoint::new(*addr, old.prepared, old.slot, rest.into());
+            let point = ProbePoint::new(*addr, old.prepared, (old.slot, old.detour), rest.into());
             olds.push(
                 kp.table
                     .publish(Box::into_raw(Box::new(point)))

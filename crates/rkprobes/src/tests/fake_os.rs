@@ -56,7 +56,14 @@ pub fn os() -> &'static FakeOs {
     static OS: OnceLock<&'static FakeOs> = OnceLock::new();
     OS.get_or_init(|| {
         let os: &'static FakeOs = Box::leak(Box::new(FakeOs::new()));
-        crate::init(os, Config { max_points: 256 }).expect("init");
+        crate::init(
+            os,
+            Config {
+                max_points: 256,
+                ..Config::default()
+            },
+        )
+        .expect("init");
         os
     })
 }

@@ -84,10 +84,22 @@ pub fn arm(orig: Insn, addr: usize) -> PatchSeq {
     if orig.is_compressed() {
         return PatchSeq::one(Store::parcel(0, C_EBREAK));
     }
+    arm_with(
+        orig,
+        addr,
+        Insn::from_parcels(EBREAK as u16, (EBREAK >> 16) as u16).unwrap(),
+    )
+}
+
+/// Stores that turn the 32-bit `orig`, at `addr`, into the 32-bit `new`
+/// (`ebreak`, or a jump probe's `jal`). At 2 mod 4 the way goes through
+/// `c.ebreak`: a hart sees the original, `c.ebreak` or `new`.
+pub fn arm_with(orig: Insn, addr: usize, new: Insn) -> PatchSeq {
+    debug_assert!(!orig.is_compressed() && !new.is_compressed());
     if addr.is_multiple_of(4) {
-        return PatchSeq::one(Store::word(EBREAK));
+        return PatchSeq::one(Store::word(new.raw()));
     }
-    let (lo, hi) = parcels(EBREAK);
+    let (lo, hi) = parcels(new.raw());
     PatchSeq::through_c_ebreak(lo, hi)
 }
 

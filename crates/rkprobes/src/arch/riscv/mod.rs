@@ -1,6 +1,7 @@
 //! RISC-V (RV64GC) backend: decoding, simulation, breakpoints, slots.
 pub mod breakpoint;
 pub mod decode;
+pub mod detour;
 pub mod frame;
 pub mod insn;
 pub mod prepare;

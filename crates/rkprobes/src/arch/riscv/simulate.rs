@@ -61,6 +61,9 @@ pub enum SimOp {
 /// Executes `op` found at `pc` with length `len` (2 or 4: the link value is
 /// `pc + len`) on the integer registers `x` (`x[0]` is treated as zero on read
 /// and never written). Returns the next pc.
+// In the hit path: kept with it in the section the OS blacklists (a probe
+// here would recurse before any nesting check).
+#[link_section = ".text.rkprobes"]
 pub fn simulate(op: SimOp, pc: usize, len: usize, x: &mut [usize; 32]) -> usize {
     let next = pc.wrapping_add(len);
     match op {

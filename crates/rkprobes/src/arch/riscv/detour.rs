@@ -1,0 +1,264 @@
+//! Jump probes: a 32-bit instruction replaced by `jal x0, detour` instead
+//! of `ebreak`. The hit then costs no trap: the detour saves a full
+//! `TrapFrame` on the stack, calls the library, and leaves with `sret`
+//! (which restores the interrupt state and jumps in one instruction).
+//!
+//! One detour per probed address, in the slot area (`jal` reaches ±1 MiB):
+//! ```text
+//!  D + 0   addi sp, sp, -FRAME
+//!  D + 4   sd   ra, 8(sp)
+//!  D + 8   jal  ra, rkprobes_detour_entry   ra = D + 12 names the detour
+//!  D + 12  <insn>                           out of line, irqs were on
+//!  D + 16  csrsi sstatus, SIE
+//!  D + 20  jal  x0, addr + 4
+//!  D + 24  <insn>                           out of line, irqs were off
+//!  D + 28  jal  x0, addr + 4
+//!  D + 32  <insn>                           stepped through a trap (post
+//!  D + 36  ebreak                           handlers; the breakpoint path)
+//! ```
+//! `rkprobes_detour_entry` finishes the frame with interrupts masked and
+//! calls `rkprobes_detour_hit`, which sets the frame's pc: the next pc of a
+//! simulated instruction, or `D + 12` / `D + 24` (with interrupts masked by
+//! `sret`) for one executed out of line. The out-of-line copy runs with
+//! interrupts masked; only the final `jal` can be interrupted, and a
+//! detour's bytes never change once written (it is reused only for the same
+//! address), so an interrupted hart always comes back to the same code.
+
+use super::insn::{Insn, EBREAK};
+
+/// Bytes of one detour.
+pub const DETOUR_SIZE: usize = 40;
+/// `ra` after the detour's `jal` into the common entry.
+pub const RET_OFFSET: usize = 12;
+/// Out-of-line copy entered when interrupts were enabled at the probe.
+pub const IRQS_ON_AT: usize = 12;
+/// Out-of-line copy entered when interrupts were disabled at the probe.
+pub const IRQS_OFF_AT: usize = 24;
+/// Copy followed by `ebreak`: the ordinary slot of the breakpoint path.
+pub const STEP_AT: usize = 32;
+/// Bytes the common entry reserves below `sp`: one `TrapFrame`.
+pub const FRAME: usize = 272;
+const _: () = assert!(core::mem::size_of::<super::frame::TrapFrame>() == FRAME);
+
+const ADDI_SP_SP_MINUS_FRAME: u32 =
+    ((FRAME.wrapping_neg() as u32 & 0xfff) << 20) | 2 << 15 | 2 << 7 | 0x13;
+const SD_RA_8_SP: u32 = 1 << 20 | 2 << 15 | 3 << 12 | 8 << 7 | 0x23;
+const CSRSI_SSTATUS_SIE: u32 = 0x100 << 20 | 2 << 15 | 6 << 12 | 0x73;
+
+/// `jal rd, target` placed at `at`, if `target` is within reach.
+pub fn jal(rd: u32, at: usize, target: usize) -> Option<u32> {
+    let off = target.wrapping_sub(at) as isize;
+    if !(-(1 << 20)..(1 << 20)).contains(&off) || off % 2 != 0 {
+        return None;
+    }
+    let o = off as u32;
+    let imm =
+        (o >> 20 & 1) << 31 | (o >> 1 & 0x3ff) << 21 | (o >> 11 & 1) << 20 | (o >> 12 & 0xff) << 12;
+    Some(imm | (rd & 31) << 7 | 0x6f)
+}
+
+/// The bytes of the detour at `detour` for the 32-bit `insn` at `addr`,
+/// entering the library at `entry`. `None` if a jump is out of reach (or
+/// the instruction is compressed: `jal` needs 4 bytes at `addr`).
+/// `out_of_line`: whether the copies of `insn` are ever run (a
+/// PC-relative instruction is simulated instead; its copies stay zero,
+/// an illegal instruction).
+pub fn code(
+    insn: Insn,
+    addr: usize,
+    detour: usize,
+    entry: usize,
+    out_of_line: bool,
+) -> Option<[u8; DETOUR_SIZE]> {
+    if insn.is_compressed() {
+        return None;
+    }
+    jal(0, addr, detour)?;
+    let back = addr + 4;
+    let copy = if out_of_line { insn.raw() } else { 0 };
+    let words = [
+        ADDI_SP_SP_MINUS_FRAME,
+        SD_RA_8_SP,
+        jal(1, detour + 8, entry)?,
+        copy,
+        CSRSI_SSTATUS_SIE,
+        jal(0, detour + 20, back)?,
+        copy,
+        jal(0, detour + 28, back)?,
+        copy,
+        EBREAK,
+    ];
+    let mut out = [0u8; DETOUR_SIZE];
+    for (i, w) in words.iter().enumerate() {
+        out[i * 4..i * 4 + 4].copy_from_slice(&w.to_le_bytes());
+    }
+    Some(out)
+}
+
+/// The instruction that sends a hart at `addr` to `detour`.
+pub fn jump_to(addr: usize, detour: usize) -> Option<Insn> {
+    let raw = jal(0, addr, detour)?;
+    Insn::from_parcels(raw as u16, (raw >> 16) as u16)
+}
+
+#[cfg(target_arch = "riscv64")]
+core::arch::global_asm!(
+    r#"
+    .pushsection .text.rkprobes.detour, "ax", @progbits
+    .globl rkprobes_detour_entry
+    .type rkprobes_detour_entry, @function
+    .p2align 2
+rkprobes_detour_entry:
+    /* sp is already lowered by FRAME and ra saved at 8(sp); ra = D + 12. */
+    sd      t0, 5*8(sp)
+    csrrci  t0, sstatus, 2
+    sd      t0, 33*8(sp)
+    .irp i, 3,4,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    sd      x\i, \i*8(sp)
+    .endr
+    addi    t0, sp, 272
+    sd      t0, 2*8(sp)
+    sd      ra, 32*8(sp)
+    mv      a0, sp
+    call    rkprobes_detour_hit
+    ld      t0, 32*8(sp)
+    csrw    sepc, t0
+    ld      t0, 33*8(sp)
+    csrw    sstatus, t0
+    .irp i, 1,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    ld      x\i, \i*8(sp)
+    .endr
+    ld      sp, 2*8(sp)
+    sret
+    .size rkprobes_detour_entry, . - rkprobes_detour_entry
+    .popsection
+"#
+);
+
+/// Address of the common detour entry (0 on hosts, where it is not built).
+pub fn common_entry() -> usize {
+    #[cfg(target_arch = "riscv64")]
+    {
+        extern "C" {
+            fn rkprobes_detour_entry();
+        }
+        rkprobes_detour_entry as *const () as usize
+    }
+    #[cfg(not(target_arch = "riscv64"))]
+    {
+        0
+    }
+}
+
+const SSTATUS_SIE: usize = 1 << 1;
+const SSTATUS_SPIE: usize = 1 << 5;
+const SSTATUS_SPP: usize = 1 << 8;
+
+/// Turns the `sstatus` the entry saved (the live value at the probe) into
+/// what a trap frame holds: previous mode S, SPIE = the interrupt state at
+/// the probe, SIE clear. Returns whether interrupts were enabled.
+#[inline(always)]
+pub fn frame_status(tf_sstatus: &mut usize) -> bool {
+    let on = *tf_sstatus & SSTATUS_SIE != 0;
+    let mut s = (*tf_sstatus & !(SSTATUS_SIE | SSTATUS_SPIE)) | SSTATUS_SPP;
+    if on {
+        s |= SSTATUS_SPIE;
+    }
+    *tf_sstatus = s;
+    on
+}
+
+/// The frame's pc and status to run the out-of-line copy of the detour at
+/// `detour`: the copy matching the interrupt state, entered with
+/// interrupts masked.
+#[inline(always)]
+pub fn out_of_line(detour: usize, irqs_were_on: bool, sepc: &mut usize, sstatus: &mut usize) {
+    *sepc = detour
+        + if irqs_were_on {
+            IRQS_ON_AT
+        } else {
+            IRQS_OFF_AT
+        };
+    *sstatus &= !SSTATUS_SPIE;
+}
+
+/// For a fault at `pc` inside a detour's copies (`pc - detour`): whether
+/// interrupts were on at the probe, or `None` if `pc` is not in a copy run
+/// without a trap.
+pub fn fault_in_copy(offset: usize) -> Option<bool> {
+    match offset {
+        IRQS_ON_AT => Some(true),
+        IRQS_OFF_AT => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::decode::{decode, Action};
+    use super::super::simulate::SimOp;
+    use super::*;
+
+    fn insn(raw: u32) -> Insn {
+        Insn::from_parcels(raw as u16, (raw >> 16) as u16).unwrap()
+    }
+
+    fn jal_offset(raw: u32) -> i64 {
+        match decode(insn(raw)).action {
+            Action::Simulate(SimOp::Jal { offset, .. }) => offset,
+            other => panic!("{raw:#x} decodes as {other:?}"),
+        }
+    }
+
+    /// The encoder agrees with the decoder on every reachable offset shape.
+    #[test]
+    fn jal_round_trips_through_the_decoder() {
+        for off in [
+            0isize, 2, -2, 4094, -4096, 0x7fffe, -0x80000, 0xffffe, -0x100000, 0x12344,
+        ] {
+            let raw = jal(0, 0x8020_0000, (0x8020_0000isize + off) as usize).unwrap();
+            assert_eq!(jal_offset(raw), off as i64, "offset {off:#x}");
+        }
+        assert_eq!(jal(0, 0x8020_0000, 0x8030_0000), None);
+        assert_eq!(jal(0, 0x8030_0000, 0x801f_fffe), None);
+        assert_eq!(jal(0, 0x8020_0000, 0x8020_0001), None);
+    }
+
+    #[test]
+    fn detour_layout() {
+        let add = 0x00b5_0533; // add a0, a0, a1
+        let (addr, d, entry) = (0x8020_1000, 0x8028_0000, 0x8020_0100);
+        let c = code(insn(add), addr, d, entry, true).unwrap();
+        let w = |i: usize| u32::from_le_bytes(c[i..i + 4].try_into().unwrap());
+        assert_eq!(w(0), 0xef01_0113, "addi sp, sp, -272");
+        assert_eq!(w(4), 0x0011_3423, "sd ra, 8(sp)");
+        assert_eq!(jal_offset(w(8)), entry as i64 - (d as i64 + 8));
+        assert_eq!(w(8) >> 7 & 31, 1, "links in ra");
+        assert_eq!([w(IRQS_ON_AT), w(IRQS_OFF_AT), w(STEP_AT)], [add; 3]);
+        assert_eq!(w(16), 0x1001_6073, "csrsi sstatus, 2");
+        assert_eq!(jal_offset(w(20)), (addr + 4) as i64 - (d as i64 + 20));
+        assert_eq!(jal_offset(w(28)), (addr + 4) as i64 - (d as i64 + 28));
+        assert_eq!(w(36), EBREAK);
+        // Simulated instructions never run from the detour.
+        let c = code(insn(add), addr, d, entry, false).unwrap();
+        assert_eq!(&c[12..16], &[0; 4]);
+        // Compressed instructions and far detours get none.
+        assert!(code(Insn::from_parcels(0x4505, 0).unwrap(), addr, d, entry, true).is_none());
+        assert!(code(insn(add), addr, addr + (1 << 20), entry, true).is_none());
+    }
+
+    #[test]
+    fn frame_status_looks_like_a_trap() {
+        let mut s = SSTATUS_SIE | 1 << 18;
+        assert!(frame_status(&mut s));
+        assert_eq!(s, SSTATUS_SPIE | SSTATUS_SPP | 1 << 18);
+        let mut s = SSTATUS_SPIE;
+        assert!(!frame_status(&mut s));
+        assert_eq!(s, SSTATUS_SPP);
+        let (mut pc, mut st) = (0, SSTATUS_SPIE | SSTATUS_SPP);
+        out_of_line(0x1000, true, &mut pc, &mut st);
+        assert_eq!((pc, st), (0x1000 + IRQS_ON_AT, SSTATUS_SPP));
+        assert_eq!(fault_in_copy(IRQS_OFF_AT), Some(false));
+        assert_eq!(fault_in_copy(STEP_AT), None);
+    }
+}
