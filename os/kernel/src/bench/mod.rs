@@ -11,7 +11,9 @@
 //! - `hook.rs`: the trap handler's bench hook (trap floor, kprobe routing);
 //! - `tracer.rs`: the library interface, and rkprobes behind it;
 //! - `kprobe06/`: the `kprobe` crate behind it;
-//! - `rows.rs`: the workloads.
+//! - `rows.rs`: the workloads;
+//! - `user_run.rs`, `user_rows.rs`: the user-mode workload (`/bin/ubench`)
+//!   and the user trap floor, uprobe and uretprobe rows.
 
 mod hook;
 mod kprobe06;
@@ -19,8 +21,10 @@ mod measure;
 mod rows;
 mod targets;
 mod tracer;
+mod user_rows;
+mod user_run;
 
-pub use hook::on_breakpoint;
+pub use hook::{on_breakpoint, on_user_breakpoint};
 
 use tracer::Tracer;
 
@@ -71,6 +75,7 @@ pub fn run() -> u32 {
         measure::N
     );
     run_library(&tracer::Rkprobes, &mut report);
+    user_rows::rows(&mut report);
     match kprobe06::Kprobe06::new() {
         Ok(k) => {
             hook::route_to_kprobe06(true);
