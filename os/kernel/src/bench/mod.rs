@@ -12,9 +12,11 @@
 //! - `tracer.rs`: the library interface, and rkprobes behind it;
 //! - `kprobe06/`: the `kprobe` crate behind it;
 //! - `rows.rs`: the workloads;
+//! - `async_row.rs`: one poll of a traced `async fn`;
 //! - `user_run.rs`, `user_rows.rs`: the user-mode workload (`/bin/ubench`)
 //!   and the user trap floor, uprobe and uretprobe rows.
 
+mod async_row;
 mod hook;
 mod kprobe06;
 mod measure;
@@ -59,11 +61,13 @@ impl Report {
     }
 }
 
-fn run_library<T: Tracer>(t: &T, report: &mut Report) {
+/// The library's rows; returns its trap floor.
+fn run_library<T: Tracer>(t: &T, report: &mut Report) -> f64 {
     rows::note_smp(T::IMPL);
     let floor = rows::trap_floor(T::IMPL, report);
     rows::hit_rows(t, floor, report);
     rows::scaling(t, floor, report);
+    floor
 }
 
 /// Runs every workload for both libraries; returns the exit code.
@@ -74,7 +78,9 @@ pub fn run() -> u32 {
          register/unregister rows: instructions per call (hits = calls)",
         measure::N
     );
-    run_library(&tracer::Rkprobes, &mut report);
+    // Rows only rkprobes can have: async probes and uprobes.
+    let floor = run_library(&tracer::Rkprobes, &mut report);
+    async_row::row(floor, &mut report);
     user_rows::rows(&mut report);
     match kprobe06::Kprobe06::new() {
         Ok(k) => {
