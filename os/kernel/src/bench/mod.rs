@@ -11,16 +11,22 @@
 //! - `hook.rs`: the trap handler's bench hook (trap floor, kprobe routing);
 //! - `tracer.rs`: the library interface, and rkprobes behind it;
 //! - `kprobe06/`: the `kprobe` crate behind it;
-//! - `rows.rs`: the workloads.
+//! - `rows.rs`: the workloads;
+//! - `async_row.rs`: one poll of a traced `async fn`;
+//! - `user_run.rs`, `user_rows.rs`: the user-mode workload (`/bin/ubench`)
+//!   and the user trap floor, uprobe and uretprobe rows.
 
+mod async_row;
 mod hook;
 mod kprobe06;
 mod measure;
 mod rows;
 mod targets;
 mod tracer;
+mod user_rows;
+mod user_run;
 
-pub use hook::on_breakpoint;
+pub use hook::{on_breakpoint, on_user_breakpoint};
 
 use tracer::Tracer;
 
@@ -55,11 +61,13 @@ impl Report {
     }
 }
 
-fn run_library<T: Tracer>(t: &T, report: &mut Report) {
+/// The library's rows; returns its trap floor.
+fn run_library<T: Tracer>(t: &T, report: &mut Report) -> f64 {
     rows::note_smp(T::IMPL);
     let floor = rows::trap_floor(T::IMPL, report);
     rows::hit_rows(t, floor, report);
     rows::scaling(t, floor, report);
+    floor
 }
 
 /// Runs every workload for both libraries; returns the exit code.
@@ -70,7 +78,10 @@ pub fn run() -> u32 {
          register/unregister rows: instructions per call (hits = calls)",
         measure::N
     );
-    run_library(&tracer::Rkprobes, &mut report);
+    // Rows only rkprobes can have: async probes and uprobes.
+    let floor = run_library(&tracer::Rkprobes, &mut report);
+    async_row::row(floor, &mut report);
+    user_rows::rows(&mut report);
     match kprobe06::Kprobe06::new() {
         Ok(k) => {
             hook::route_to_kprobe06(true);

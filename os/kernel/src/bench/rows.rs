@@ -17,12 +17,12 @@ pub struct HitRow {
     pub handlers: Handlers,
 }
 
-/// Extension point: `kretprobe`, `async_probe`, `uprobe` and `uretprobe`
-/// rows join this list once their features exist: a `Handlers` variant
-/// (or a probe-kind field) for the new kind, a target in `targets.rs`
-/// (a user-mode target for the uprobe rows, with its own loop), and the
-/// `Tracer::register` arm; a library that cannot do one returns an
-/// error, which becomes a `#` line instead of a row.
+/// Extension point: a new kernel probe kind joins this list with a
+/// `Handlers` variant, a target in `targets.rs` and the `Tracer::register`
+/// arm; a library that cannot do one returns an error, which becomes a
+/// `#` line instead of a row. Rows only rkprobes has live elsewhere:
+/// `async_row.rs` (async probes) and `user_rows.rs` (uprobes, with their
+/// own user-mode loop).
 pub const HIT_ROWS: [HitRow; 4] = [
     HitRow {
         name: "kprobe_simulated",

@@ -21,6 +21,7 @@ static FILES: &[(&str, &[u8])] = &[
     program!("ids"),
     program!("exit"),
     program!("uprobed"),
+    program!("ubench"),
 ];
 
 /// The contents of the file at `path`.

@@ -35,6 +35,11 @@ pub(super) fn user_trap(frame: &mut KernelFrame, scause: usize, stval: usize) {
 /// it (the frame then says where the process resumes); if not, the process
 /// is killed like on any other fault.
 fn user_breakpoint(frame: &mut KernelFrame) -> bool {
+    // The benchmark's user trap floor.
+    #[cfg(feature = "bench")]
+    if crate::bench::on_user_breakpoint(frame) {
+        return true;
+    }
     rkprobes::Uprobes::get().uprobes_trap_handler(&mut frame.tf)
 }
 

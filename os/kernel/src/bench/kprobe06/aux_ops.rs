@@ -14,9 +14,19 @@ use spin::Mutex;
 pub struct DemoAux;
 
 /// Return-probe instances, per hart (kernel code on this OS does not
-/// migrate between harts): ready for a `kretprobe` row.
+/// migrate between harts), for the `kretprobe` row.
 static RET_STACKS: [Mutex<Vec<RetprobeInstance>>; MAX_HARTS] =
     [const { Mutex::new(Vec::new()) }; MAX_HARTS];
+
+/// Room for `n` calls in flight on every hart, allocated now: a first
+/// push that grows the stack would land in the measured loop.
+pub fn reserve_ret_stacks(n: usize) {
+    for s in &RET_STACKS {
+        let mut s = s.lock();
+        let more = n.saturating_sub(s.len());
+        s.reserve(more);
+    }
+}
 
 impl KprobeAuxiliaryOps for DemoAux {
     fn copy_memory(src: *const u8, dst: *mut u8, len: usize, user_pid: Option<i32>) {

@@ -22,11 +22,15 @@ use alloc::vec::Vec;
 use aux_ops::DemoAux;
 use core::mem::size_of;
 use core::sync::atomic::{AtomicUsize, Ordering};
-use kprobe::{ProbeBuilder, ProbeData, ProbeInstallError, ProbeManager, ProbePointList, PtRegs};
+use kprobe::{
+    KretprobeBuilder, ProbeBuilder, ProbeData, ProbeInstallError, ProbeManager, ProbePointList,
+    PtRegs,
+};
 
 /// The crate's lock type parameter: spin's mutex through `lock_api`.
 type Lock = spin::Mutex<()>;
 type Probe = kprobe::Kprobe<Lock, DemoAux>;
+type Kretprobe = kprobe::Kretprobe<Lock, DemoAux>;
 type Point = kprobe::ProbePoint<DemoAux>;
 type UniProbe = kprobe::UniProbe<Lock, DemoAux>;
 
@@ -41,6 +45,19 @@ pub fn handle_breakpoint(frame: &mut KernelFrame) -> bool {
     frame::with_pt_regs(frame, |regs| {
         kprobe::kprobe_handler_from_break(&MANAGER, regs).is_some()
     })
+}
+
+/// Calls in flight per return probe (`maxactive`): the bench's calls do
+/// not nest.
+const MAXACTIVE: u32 = 4;
+
+/// A probe of either kind the crate registers.
+pub enum Probe06 {
+    K(Arc<Probe>),
+    /// A return probe: entry through a kprobe on the function's first
+    /// instruction, return through the crate's trampoline (no trap); its
+    /// instances live on `aux_ops`'s per-hart stacks.
+    Ret(Arc<Kretprobe>),
 }
 
 pub struct Kprobe06;
@@ -82,38 +99,48 @@ const BOOKKEEPING_PER_PROBE: usize = {
 
 impl Tracer for Kprobe06 {
     const IMPL: &'static str = "kprobe-0.6";
-    type Probe = Arc<Probe>;
+    type Probe = Probe06;
 
-    fn register(&self, addr: usize, handlers: Handlers) -> Result<Arc<Probe>, String> {
+    fn register(&self, addr: usize, handlers: Handlers) -> Result<Probe06, String> {
         let b = ProbeBuilder::<DemoAux>::new()
             .with_symbol_addr(addr)
             .with_enable(true)
             .with_pre_handler(empty_handler);
-        let b = match handlers {
-            Handlers::Pre => b,
-            Handlers::PrePost => b.with_post_handler(empty_handler),
-            // Its kretprobes need an OS-side per-task instance stack wired
-            // into this bench's tracer; not done, so no row.
+        let probe = match handlers {
+            Handlers::Pre => kprobe::register_kprobe(&MANAGER, &mut POINTS.lock(), b),
+            Handlers::PrePost => kprobe::register_kprobe(
+                &MANAGER,
+                &mut POINTS.lock(),
+                b.with_post_handler(empty_handler),
+            ),
             Handlers::EntryReturn => {
-                return Err(
-                    "kprobe 0.6 kretprobes need a per-task instance stack from the OS, \
-                            which this bench does not provide"
-                        .into(),
-                )
+                aux_ops::reserve_ret_stacks(MAXACTIVE as usize);
+                let b = KretprobeBuilder::<Lock>::new(MAXACTIVE)
+                    .with_symbol_addr(addr)
+                    .with_enable(true)
+                    .with_entry_handler(empty_handler)
+                    .with_ret_handler(empty_handler);
+                let probe =
+                    kprobe::register_kretprobe(&MANAGER, &mut POINTS.lock(), b).map_err(explain)?;
+                LIVE.fetch_add(1, Ordering::Relaxed);
+                return Ok(Probe06::Ret(probe));
             }
-        };
-        let probe = kprobe::register_kprobe(&MANAGER, &mut POINTS.lock(), b).map_err(explain)?;
+        }
+        .map_err(explain)?;
         LIVE.fetch_add(1, Ordering::Relaxed);
-        Ok(probe)
+        Ok(Probe06::K(probe))
     }
 
-    fn unregister(&self, probe: Arc<Probe>) -> Result<(), String> {
-        kprobe::unregister_kprobe(&MANAGER, &mut POINTS.lock(), probe);
+    fn unregister(&self, probe: Probe06) -> Result<(), String> {
+        match probe {
+            Probe06::K(p) => kprobe::unregister_kprobe(&MANAGER, &mut POINTS.lock(), p),
+            Probe06::Ret(p) => kprobe::unregister_kretprobe(&MANAGER, &mut POINTS.lock(), p),
+        }
         LIVE.fetch_sub(1, Ordering::Relaxed);
         Ok(())
     }
 
-    fn hits(&self, _probe: &Arc<Probe>) -> Option<u64> {
+    fn hits(&self, _probe: &Probe06) -> Option<u64> {
         None
     }
 
