@@ -18,8 +18,10 @@ use xtask::workspace_root;
 const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 const RUN_SMP: u32 = 4;
 const BENCH_TIMEOUT: Duration = Duration::from_secs(900);
-// One hart: under QEMU 7.2 `-icount` a multi-hart boot hangs once idle harts
-// sleep in `wfi` (see os/kernel/src/bench/rows.rs, SMP_ROWS).
+// One hart: under QEMU 7.2 `-icount` `instret` is the global instruction
+// count of all harts, and `smp::run_on_all` hangs (a runnable hart is
+// passed over by the round-robin scheduler); see
+// os/kernel/src/bench/rows.rs, SMP_ROWS.
 const BENCH_SMP: u32 = 1;
 
 fn usage() -> &'static str {

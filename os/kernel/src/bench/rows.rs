@@ -48,11 +48,25 @@ pub const HIT_ROWS: [HitRow; 4] = [
     },
 ];
 
-/// Whether the `harts=4` rows run. Off: under QEMU 7.2 `-icount` the
-/// first `smp::run_on_all` hangs since idle harts sleep in `wfi` (a woken
-/// hart stalls in OpenSBI's `set_timer`, right after its timer-compare
-/// write). The 4-hart code paths run when this is on (without `-icount`
-/// they complete, but the counts are then not exact).
+/// Whether the `harts=4` rows run. Off, for two reasons found under
+/// QEMU 7.2 `-icount shift=0,sleep=off` (all vCPUs round-robin on one host
+/// thread):
+/// - the first `smp::run_on_all` hangs: a vCPU that has an interrupt
+///   pending (or is runnable) can be passed over indefinitely while hart 0
+///   spins; seen both for a hart woken from `wfi` (stuck right after
+///   OpenSBI's `stimecmp` write) and, with the tick off, for a hart waiting
+///   in OpenSBI's boot `wfi`. Idle harts busy-polling instead of `wfi`
+///   gets `run_on_all` through;
+/// - even then the counts are not per hart: QEMU 7.2 reads `instret`
+///   (and `cycle`) as the global icount, the instructions of all harts,
+///   so a hart's delta includes whatever the others ran in its window
+///   (trap_floor came out 361 instead of 114 with 4 harts; a `register`
+///   with a remote fence.i took 490 million). Per-hart rows need a
+///   per-hart counter (e.g. a QEMU whose PMU counts per vCPU) or
+///   counting in software.
+///
+/// The 4-hart code paths run when this is on (without `-icount` they
+/// complete, but the counts are then not exact).
 pub const SMP_ROWS: bool = false;
 
 /// The hart sets each per-hit row runs on.
@@ -68,8 +82,8 @@ fn hart_sets() -> &'static [Harts] {
 pub fn note_smp(impl_name: &str) {
     if !SMP_ROWS {
         println!(
-            "# harts=4 rows impl={impl_name}: not measured: smp::run_on_all hangs under \
-             QEMU 7.2 -icount (idle harts in wfi; see bench/rows.rs SMP_ROWS)"
+            "# harts=4 rows impl={impl_name}: not measured: under QEMU 7.2 -icount \
+             instret counts all harts, and run_on_all hangs (see bench/rows.rs SMP_ROWS)"
         );
     }
 }
