@@ -336,6 +336,9 @@ pub struct ProbeInfo {
     /// For a return probe: its instance pool size and calls in flight.
     pub maxactive: Option<usize>,
     pub in_flight: usize,
+    /// Placed as a jump to a detour (a hit takes no trap), not as a
+    /// breakpoint.
+    pub jump: bool,
 }
 
 /// All registered probes, by id.
@@ -367,6 +370,8 @@ fn info(kp: &Kprobes, p: &Probe) -> ProbeInfo {
             .ret
             .as_ref()
             .map_or(0, |r| r.in_flight.load(Ordering::Relaxed)),
+        // The caller holds the registry, so the point cannot go away.
+        jump: kp.table.lookup(p.addr).is_some_and(|pt| pt.detour != 0),
     }
 }
 

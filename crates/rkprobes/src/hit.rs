@@ -5,10 +5,10 @@
 //! lives in a preallocated array. Every function here sits in the
 //! `.text.rkprobes` section, which the OS blacklists.
 
-use crate::arch::current::{self as arch, detour, simulate::SimOp, Exec, Prepared, TrapFrame};
+use crate::arch::current::{self as arch, detour, simulate::SimOp, Exec, TrapFrame};
 use crate::global::{self, Kprobes};
 use crate::hart::{HartState, Step};
-use crate::point::{PreAction, ProbePoint};
+use crate::point::{Pre, PreAction, ProbePoint};
 use core::sync::atomic::Ordering;
 
 /// Handles a breakpoint exception. Returns `true` if it was a probe's (the
@@ -47,21 +47,21 @@ pub fn handle_breakpoint(tf: &mut TrapFrame) -> bool {
 /// takes no second trap unless a post handler must see its result.
 #[no_mangle]
 #[link_section = ".text.rkprobes"]
-extern "C" fn rkprobes_detour_hit(tf: &mut TrapFrame) {
-    let ret = tf.pc();
-    let Some((kp, (detour, info))) =
-        global::get().and_then(|kp| Some((kp, kp.detour_at(ret - detour::RET_OFFSET)?)))
-    else {
-        lost_detour(ret)
+pub(crate) extern "C" fn rkprobes_detour_hit(tf: &mut TrapFrame) {
+    let detour = tf.pc() - detour::RET_OFFSET;
+    let Some(kp) = global::get() else {
+        lost_detour(detour)
     };
-    let pc = info.0;
+    // SAFETY: only a detour's own `jal` enters here, with `ra` (saved as
+    // the frame's pc) right after it.
+    let pc = unsafe { detour::probed_addr(detour) };
     let irqs_on = detour::frame_status(&mut tf.sstatus);
     tf.set_pc(pc);
     let hart = kp.hart();
     hart.enter();
     let Some(point) = kp.table.lookup(pc) else {
         hart.leave();
-        return removed_jump_probe(&info.1, detour, irqs_on, tf);
+        return removed_jump_probe(kp, detour, irqs_on, tf);
     };
     let nested = hart.nested();
     if pre_handlers(hart, point, tf, nested) == PreAction::Skip {
@@ -83,7 +83,10 @@ extern "C" fn rkprobes_detour_hit(tf: &mut TrapFrame) {
 #[cold]
 #[inline(never)]
 #[link_section = ".text.rkprobes"]
-fn removed_jump_probe(prepared: &Prepared, detour: usize, irqs_on: bool, tf: &mut TrapFrame) {
+fn removed_jump_probe(kp: &Kprobes, detour: usize, irqs_on: bool, tf: &mut TrapFrame) {
+    let Some((_, (_, prepared))) = kp.detour_at(detour) else {
+        lost_detour(detour)
+    };
     match prepared.exec {
         Exec::Simulate(op) => prepared.simulate(op, tf.pc(), tf),
         Exec::OutOfLine => detour::out_of_line(detour, irqs_on, &mut tf.sepc, &mut tf.sstatus),
@@ -94,8 +97,8 @@ fn removed_jump_probe(prepared: &Prepared, detour: usize, irqs_on: bool, tf: &mu
 /// set: there is no address to resume at if that is broken.
 #[cold]
 #[inline(never)]
-fn lost_detour(ret: usize) -> ! {
-    panic!("rkprobes: entered a detour that was never written (return address {ret:#x})")
+fn lost_detour(detour: usize) -> ! {
+    panic!("rkprobes: entered a detour that was never written ({detour:#x})")
 }
 
 /// The pre handlers of `point`; the common case (one instruction probe)
@@ -116,6 +119,7 @@ fn pre_handlers(
     }
     probe.count_hit();
     match &probe.pre {
+        Some(Pre::Fn(f)) => hart.in_handler(|| f(tf)),
         Some(pre) => hart.in_handler(|| pre.call(tf, &mut [0; 4]).0),
         None => PreAction::Continue,
     }

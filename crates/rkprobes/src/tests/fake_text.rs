@@ -94,6 +94,7 @@ pub const FUNCTIONS: &[(&str, &[Op])] = &[
     ("race", STANDARD),
     ("fault", STANDARD),
     ("conc", STANDARD),
+    ("jumps", STANDARD),
     ("foreign", FOREIGN_BREAKPOINTS),
     (BLACKLISTED, STANDARD),
 ];

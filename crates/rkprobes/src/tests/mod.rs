@@ -20,6 +20,7 @@ mod concurrency;
 mod counters;
 mod errors;
 mod handlers;
+mod jumps;
 mod nested;
 mod patching;
 mod unowned;

@@ -14,6 +14,7 @@ mod coroutine;
 mod executor;
 mod insn_cases;
 mod insn_diff;
+mod jumps;
 mod kprobes;
 mod probe_all;
 mod process;
@@ -44,6 +45,7 @@ impl Test {
 const ALL: &[fn() -> Vec<Test>] = &[
     base::tests,
     kprobes::tests,
+    jumps::tests,
     retprobes::tests,
     executor::tests,
     asyncprobes::tests,

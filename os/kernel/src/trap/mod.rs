@@ -4,6 +4,7 @@
 
 mod entry;
 mod user;
+pub mod watch;
 
 use crate::arch;
 use crate::boot::MAX_HARTS;
@@ -89,6 +90,7 @@ extern "C" fn trap_handler(frame: &mut KernelFrame) {
             if crate::bench::on_breakpoint(frame) {
                 return;
             }
+            watch::on_breakpoint(frame.tf.sepc);
             rkprobes::kprobes_trap_handler(&mut frame.tf)
         }
         (_, false) => kernel_fault(&mut frame.tf, scause, stval),

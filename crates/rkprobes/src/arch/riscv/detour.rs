@@ -15,6 +15,7 @@
 //!  D + 28  jal  x0, addr + 4
 //!  D + 32  <insn>                           stepped through a trap (post
 //!  D + 36  ebreak                           handlers; the breakpoint path)
+//!  D + 40  .quad addr                       the probed address
 //! ```
 //! `rkprobes_detour_entry` finishes the frame with interrupts masked and
 //! calls `rkprobes_detour_hit`, which sets the frame's pc: the next pc of a
@@ -27,7 +28,9 @@
 use super::insn::{Insn, EBREAK};
 
 /// Bytes of one detour.
-pub const DETOUR_SIZE: usize = 40;
+pub const DETOUR_SIZE: usize = 48;
+/// Where a detour keeps the address it was built for.
+pub const ADDR_AT: usize = 40;
 /// `ra` after the detour's `jal` into the common entry.
 pub const RET_OFFSET: usize = 12;
 /// Out-of-line copy entered when interrupts were enabled at the probe.
@@ -92,7 +95,20 @@ pub fn code(
     for (i, w) in words.iter().enumerate() {
         out[i * 4..i * 4 + 4].copy_from_slice(&w.to_le_bytes());
     }
+    out[ADDR_AT..].copy_from_slice(&(addr as u64).to_le_bytes());
     Some(out)
+}
+
+/// The probed address of the detour at `detour`, read from the detour
+/// itself (its bytes never change once written).
+///
+/// # Safety
+/// `detour` must be the start of a detour written by `code`.
+#[inline(always)]
+pub unsafe fn probed_addr(detour: usize) -> usize {
+    // SAFETY: per the contract, an 8-byte aligned word of a written detour
+    // in the slot area, which the OS maps readable.
+    unsafe { ((detour + ADDR_AT) as *const usize).read_volatile() }
 }
 
 /// The instruction that sends a hart at `addr` to `detour`.
@@ -135,7 +151,12 @@ rkprobes_detour_entry:
 "#
 );
 
-/// Address of the common detour entry (0 on hosts, where it is not built).
+/// On hosts the entry is not built: host tests that play a jump probe's
+/// hit set an address in reach here (0: no jump probes).
+#[cfg(not(target_arch = "riscv64"))]
+pub static HOST_ENTRY: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// Address of the common detour entry.
 pub fn common_entry() -> usize {
     #[cfg(target_arch = "riscv64")]
     {
@@ -146,7 +167,7 @@ pub fn common_entry() -> usize {
     }
     #[cfg(not(target_arch = "riscv64"))]
     {
-        0
+        HOST_ENTRY.load(core::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -239,6 +260,7 @@ mod tests {
         assert_eq!(jal_offset(w(20)), (addr + 4) as i64 - (d as i64 + 20));
         assert_eq!(jal_offset(w(28)), (addr + 4) as i64 - (d as i64 + 28));
         assert_eq!(w(36), EBREAK);
+        assert_eq!(c[ADDR_AT..], (addr as u64).to_le_bytes());
         // Simulated instructions never run from the detour.
         let c = code(insn(add), addr, d, entry, false).unwrap();
         assert_eq!(&c[12..16], &[0; 4]);

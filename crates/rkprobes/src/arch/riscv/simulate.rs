@@ -64,6 +64,7 @@ pub enum SimOp {
 // In the hit path: kept with it in the section the OS blacklists (a probe
 // here would recurse before any nesting check).
 #[link_section = ".text.rkprobes"]
+#[inline(always)]
 pub fn simulate(op: SimOp, pc: usize, len: usize, x: &mut [usize; 32]) -> usize {
     let next = pc.wrapping_add(len);
     match op {

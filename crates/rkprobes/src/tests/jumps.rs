@@ -1,0 +1,197 @@
+//! Jump probes: a 32-bit instruction becomes `jal` to a detour, and a hit
+//! (played here as `rkprobes_detour_entry` would make it) resumes by the
+//! frame the detour's `sret` restores.
+
+use super::fake_os::{os, Event};
+use super::fake_text::{off, ADDI_A0_A0_5, ADDI_A0_ZERO_1};
+use super::harness::*;
+use crate::arch::current::decode::{decode, Action};
+use crate::arch::current::detour::{
+    self, DETOUR_SIZE, HOST_ENTRY, IRQS_OFF_AT, IRQS_ON_AT, RET_OFFSET,
+};
+use crate::arch::current::insn::Insn;
+use crate::arch::current::simulate::SimOp;
+use crate::hit::rkprobes_detour_hit;
+use crate::{kprobes_fault_handler, memory_stats, Kprobe, KprobeOs, TrapFrame};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+const SIE: usize = 1 << 1;
+const SPP: usize = 1 << 8;
+const SUM: usize = 1 << 18;
+
+/// Turns jump probes on for the test (only the `jumps` function gets them:
+/// detours stay with their address for good).
+struct Jumps;
+impl Jumps {
+    fn on() -> Self {
+        HOST_ENTRY.store(os().func("jumps").addr, Ordering::Relaxed);
+        Jumps
+    }
+}
+impl Drop for Jumps {
+    fn drop(&mut self) {
+        HOST_ENTRY.store(0, Ordering::Relaxed);
+    }
+}
+
+fn word(addr: usize) -> u32 {
+    u32::from_le_bytes(os().bytes(addr, 4).try_into().unwrap())
+}
+
+/// The detour the `jal` at `addr` leads to.
+fn detour_of(addr: usize) -> usize {
+    let w = word(addr);
+    let insn = Insn::from_parcels(w as u16, (w >> 16) as u16).unwrap();
+    match decode(insn).action {
+        Action::Simulate(SimOp::Jal { rd, offset }) if rd.index() == 0 => {
+            addr.wrapping_add(offset as usize)
+        }
+        other => panic!("{w:#010x} at {addr:#x} is not `jal x0`: {other:?}"),
+    }
+}
+
+/// A hit as the detour's entry saves it: pc = the detour's return address,
+/// sstatus as live at the probe.
+fn detour_hit(d: usize, sstatus: usize) -> TrapFrame {
+    let mut tf = TrapFrame {
+        sepc: d + RET_OFFSET,
+        sstatus,
+        ..TrapFrame::default()
+    };
+    rkprobes_detour_hit(&mut tf);
+    tf
+}
+
+#[test]
+fn a_32_bit_instruction_gets_a_jal_to_its_detour() {
+    let _g = exclusive();
+    let _j = Jumps::on();
+    let addr = os().addr("jumps", off::ADDI_ZERO); // 0 mod 4, out of line
+    let slot_bytes = memory_stats().slot_bytes;
+    let seen: Arc<Mutex<Vec<(usize, usize)>>> = Arc::default();
+    let s = seen.clone();
+    let h = Kprobe::at(addr)
+        .pre(move |tf| s.lock().unwrap().push((tf.pc(), tf.sstatus)))
+        .register()
+        .expect("register");
+    let d = detour_of(addr);
+    assert!(os().slot_area().contains(&d));
+    let insn = Insn::from_parcels(ADDI_A0_ZERO_1 as u16, (ADDI_A0_ZERO_1 >> 16) as u16).unwrap();
+    let code = detour::code(insn, addr, d, detour::common_entry(), true).unwrap();
+    assert_eq!(os().bytes(d, DETOUR_SIZE), code);
+    assert_eq!(memory_stats().slot_bytes, slot_bytes + DETOUR_SIZE);
+
+    // Interrupts on at the probe: the handler sees a trap-like frame, the
+    // copy runs with them masked and re-enables them itself.
+    let tf = detour_hit(d, SIE | SUM);
+    assert_eq!(*seen.lock().unwrap(), [(addr, SPP | SSTATUS_SPIE | SUM)]);
+    assert_eq!((tf.sepc, tf.sstatus), (d + IRQS_ON_AT, SPP | SUM));
+    // Interrupts off: the other copy, and they stay off.
+    let tf = detour_hit(d, SUM);
+    assert_eq!((tf.sepc, tf.sstatus), (d + IRQS_OFF_AT, SPP | SUM));
+    assert_eq!(h.hits(), 2);
+
+    // A fault in a copy is reported at the probe, interrupts as they were.
+    let mut tf = frame(d + IRQS_ON_AT);
+    tf.sstatus = SPP;
+    assert_eq!(kprobes_fault_handler(&mut tf), Some(addr));
+    assert_eq!((tf.sepc, tf.sstatus), (addr, SPP | SSTATUS_SPIE));
+
+    // Removal puts the instruction back; the detour stays, and a hart
+    // still on its way through it runs the original without handlers.
+    h.unregister().expect("unregister");
+    assert_eq!(word(addr), ADDI_A0_ZERO_1);
+    let tf = detour_hit(d, SIE);
+    assert_eq!(tf.sepc, d + IRQS_ON_AT);
+    assert_eq!(seen.lock().unwrap().len(), 2);
+
+    // The same address again: the same detour, nothing new written.
+    let slot_bytes = memory_stats().slot_bytes;
+    let h = Kprobe::at(addr).register().expect("register again");
+    assert_eq!(detour_of(addr), d);
+    assert_eq!(memory_stats().slot_bytes, slot_bytes);
+    h.unregister().expect("unregister");
+}
+
+#[test]
+fn simulated_and_skipped_hits_resume_where_the_frame_says() {
+    let _g = exclusive();
+    let _j = Jumps::on();
+    let beq = os().addr("jumps", off::BEQ); // beq a0, a1, +8
+    let h = Kprobe::at(beq).register().expect("register");
+    let d = detour_of(beq);
+    // Nothing of a simulated instruction runs from the detour.
+    assert_eq!(os().bytes(d + IRQS_ON_AT, 4), [0; 4]);
+    let mut tf = TrapFrame {
+        sepc: d + RET_OFFSET,
+        sstatus: SIE,
+        ..TrapFrame::default()
+    };
+    (tf.x[10], tf.x[11]) = (3, 3);
+    rkprobes_detour_hit(&mut tf);
+    assert_eq!((tf.sepc, tf.sstatus), (beq + 8, SPP | SSTATUS_SPIE));
+    tf.sepc = d + RET_OFFSET;
+    tf.sstatus = SIE;
+    tf.x[11] = 4;
+    rkprobes_detour_hit(&mut tf);
+    assert_eq!(tf.sepc, beq + 4);
+    h.unregister().expect("unregister");
+
+    // (`auipc a0`, simulated: skipping leaves a0 alone.)
+    let add = os().addr("jumps", off::AUIPC);
+    let skips = Arc::new(AtomicUsize::new(0));
+    let s = skips.clone();
+    let h = Kprobe::at(add)
+        .pre(move |_| {
+            s.fetch_add(1, Ordering::Relaxed);
+            crate::PreAction::Skip
+        })
+        .register()
+        .expect("register");
+    let tf = detour_hit(detour_of(add), 0);
+    assert_eq!((tf.sepc, skips.load(Ordering::Relaxed)), (add + 4, 1));
+    h.unregister().expect("unregister");
+}
+
+#[test]
+fn jal_at_2_mod_4_goes_through_c_ebreak_and_compressed_keeps_a_breakpoint() {
+    let _g = exclusive();
+    let _j = Jumps::on();
+    let addr = os().addr("jumps", off::ADDI); // 2 mod 4
+    assert_eq!(addr % 4, 2);
+    let log = os().log_len();
+    let h = Kprobe::at(addr).register().expect("register");
+    let d = detour_of(addr);
+    let jal = detour::jal(0, addr, d).unwrap();
+    let text: Vec<Event> = os()
+        .events_since(log)
+        .into_iter()
+        .filter(|e| !matches!(e, Event::Write { addr: a, .. } if os().slot_area().contains(a)))
+        .skip_while(|e| *e == Event::Sync)
+        .collect();
+    let parcel = |a: usize, p: u16| Event::Write {
+        addr: a,
+        bytes: p.to_le_bytes().to_vec(),
+    };
+    assert_eq!(
+        text,
+        [
+            parcel(addr, 0x9002),
+            Event::Sync,
+            parcel(addr + 2, (jal >> 16) as u16),
+            Event::Sync,
+            parcel(addr, jal as u16),
+            Event::Sync,
+        ]
+    );
+    h.unregister().expect("unregister");
+    assert_eq!(word(addr), ADDI_A0_A0_5);
+
+    let c_li = os().addr("jumps", off::C_LI);
+    let h = Kprobe::at(c_li).register().expect("register");
+    assert_eq!(os().bytes(c_li, 2), [0x02, 0x90], "c.ebreak");
+    h.unregister().expect("unregister");
+}

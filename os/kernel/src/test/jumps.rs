@@ -1,0 +1,140 @@
+//! Jump probes: a probe on a 32-bit instruction is a `jal` to a detour and
+//! its hits take no breakpoint trap; a compressed one stays a breakpoint.
+//! The interrupt state at the probe survives the detour either way.
+
+use super::asm_case::asm_case;
+use super::{Test, TestResult};
+use crate::arch::{self, IrqGuard};
+use crate::trap::watch;
+use crate::{check, check_eq};
+use alloc::format;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
+use rkprobes::{Kprobe, TrapFrame};
+
+asm_case!(
+    kt_jump_add,
+    kt_jump_add_at,
+    "",
+    ".option push\n.option norvc\nadd a0, a0, a1\n.option pop",
+    "ret"
+);
+asm_case!(kt_jump_c_add, kt_jump_c_add_at, "", "c.add a0, a1", "ret");
+
+const CALLS: u64 = 1000;
+const SSTATUS_SPIE: usize = 1 << 5;
+
+pub fn tests() -> Vec<Test> {
+    alloc::vec![
+        Test::new("jumps::word_probe_is_a_jal_and_takes_no_trap", no_trap),
+        Test::new("jumps::compressed_probe_keeps_its_breakpoint", breakpoint),
+        Test::new("jumps::interrupt_state_survives_the_detour", irq_state),
+    ]
+}
+
+fn add(a: usize, b: usize) -> usize {
+    // SAFETY: C-ABI asm function without memory access.
+    unsafe { kt_jump_add(a, b) }
+}
+
+fn c_add(a: usize, b: usize) -> usize {
+    // SAFETY: as above.
+    unsafe { kt_jump_c_add(a, b) }
+}
+
+fn at(sym: &u8) -> usize {
+    sym as *const u8 as usize
+}
+
+/// Registers a counting pre handler at `addr`, calls `f` CALLS times and
+/// returns (handler calls, breakpoint traps at `addr`, listed as a jump).
+fn run(
+    addr: usize,
+    f: fn(usize, usize) -> usize,
+) -> Result<(u64, u64, bool), alloc::string::String> {
+    static CALLED: AtomicU64 = AtomicU64::new(0);
+    CALLED.store(0, SeqCst);
+    let p = Kprobe::at(addr)
+        .pre(|tf: &mut TrapFrame| {
+            if tf.x[10] == 40 {
+                CALLED.fetch_add(1, SeqCst);
+            }
+        })
+        .register()
+        .map_err(|e| format!("{e}"))?;
+    let jump = rkprobes::probes().iter().any(|i| i.addr == addr && i.jump);
+    watch::watch(addr);
+    let mut wrong = 0;
+    for _ in 0..CALLS {
+        wrong += usize::from(f(40, 2) != 42);
+    }
+    let traps = watch::traps();
+    watch::watch(0);
+    let hits = p.hits();
+    p.unregister().map_err(|e| format!("{e}"))?;
+    check_eq!(wrong, 0);
+    check_eq!(hits, CALLS);
+    Ok((CALLED.load(SeqCst), traps, jump))
+}
+
+fn no_trap() -> TestResult {
+    // SAFETY: only the address of the asm label is taken.
+    let addr = at(unsafe { &kt_jump_add_at });
+    let original = text_word(addr);
+    let (called, traps, jump) = run(addr, add)?;
+    check_eq!((called, traps), (CALLS, 0));
+    check!(jump);
+    check_eq!(text_word(addr), original);
+    Ok(())
+}
+
+fn breakpoint() -> TestResult {
+    // SAFETY: only the address of the asm label is taken.
+    let addr = at(unsafe { &kt_jump_c_add_at });
+    let (called, traps, jump) = run(addr, c_add)?;
+    check_eq!((called, traps), (CALLS, CALLS));
+    check!(!jump);
+    Ok(())
+}
+
+/// The handler sees SPIE = the interrupt state at the probe, and the code
+/// after the probe runs with that state again.
+fn irq_state() -> TestResult {
+    static SAW_SPIE: AtomicUsize = AtomicUsize::new(usize::MAX);
+    // SAFETY: only the address of the asm label is taken.
+    let addr = at(unsafe { &kt_jump_add_at });
+    let p = Kprobe::at(addr)
+        .pre(|tf: &mut TrapFrame| SAW_SPIE.store(tf.sstatus & SSTATUS_SPIE, SeqCst))
+        .register()
+        .map_err(|e| format!("{e}"))?;
+    let was_on = arch::irq_disable();
+    arch::irq_enable();
+    let on = add(1, 2);
+    let still_on = irqs_on();
+    let saw_on = SAW_SPIE.load(SeqCst);
+    let (off, still_off, saw_off) = {
+        let _irq = IrqGuard::new();
+        let r = add(1, 2);
+        (r, !irqs_on(), SAW_SPIE.load(SeqCst))
+    };
+    if !was_on {
+        arch::irq_disable();
+    }
+    p.unregister().map_err(|e| format!("{e}"))?;
+    check_eq!((on, off), (3, 3));
+    check!(still_on && still_off);
+    check_eq!((saw_on, saw_off), (SSTATUS_SPIE, 0));
+    Ok(())
+}
+
+fn irqs_on() -> bool {
+    let s: usize;
+    // SAFETY: reading sstatus has no side effect.
+    unsafe { core::arch::asm!("csrr {}, sstatus", out(reg) s) };
+    s & arch::SSTATUS_SIE != 0
+}
+
+fn text_word(addr: usize) -> u32 {
+    // SAFETY: `addr` is 4-byte aligned kernel text, mapped readable.
+    unsafe { (addr as *const u32).read_volatile() }
+}
