@@ -14,7 +14,9 @@
 //! magic     b"KSYM"
 //! count     u32
 //! entries   count x { addr: u64, size: u64, name_off: u32, name_len: u32 }
-//!           sorted by addr ascending, one per address
+//!           sorted by addr ascending; several entries at one address are
+//!           aliases of one function (identical functions the compiler
+//!           merged), the preferred name first
 //! names     the names' UTF-8 bytes; name_off is relative to the start of
 //!           this area (i.e. to the byte after the last entry)
 //! ```
@@ -57,7 +59,16 @@ pub fn demangle(raw: &str) -> String {
 
 /// Sorts by address and keeps one symbol per address: a global over a
 /// local, then the larger size, then the smaller name (deterministic).
-pub fn sort_dedup(mut syms: Vec<FuncSym>) -> Vec<FuncSym> {
+pub fn sort_dedup(syms: Vec<FuncSym>) -> Vec<FuncSym> {
+    let mut syms = sort_with_aliases(syms);
+    syms.dedup_by_key(|s| s.addr);
+    syms
+}
+
+/// Sorted by address, the preferred name first at each address (see
+/// `sort_dedup`), aliases kept: a merged function stays findable by each
+/// of its names (e.g. a drop glue the library looks up by name).
+pub fn sort_with_aliases(mut syms: Vec<FuncSym>) -> Vec<FuncSym> {
     syms.sort_by(|a, b| {
         a.addr
             .cmp(&b.addr)
@@ -65,13 +76,13 @@ pub fn sort_dedup(mut syms: Vec<FuncSym>) -> Vec<FuncSym> {
             .then(b.size.cmp(&a.size))
             .then(a.name.cmp(&b.name))
     });
-    syms.dedup_by_key(|s| s.addr);
+    syms.dedup_by(|a, b| a.addr == b.addr && a.name == b.name);
     syms
 }
 
 /// Encodes `syms` (in any order, duplicates allowed) into the blob format.
 pub fn encode(syms: Vec<FuncSym>) -> Result<Vec<u8>> {
-    let syms = sort_dedup(syms);
+    let syms = sort_with_aliases(syms);
     let count = u32::try_from(syms.len()).context("too many symbols for a u32 count")?;
     let names_len: usize = syms.iter().map(|s| s.name.len()).sum();
     let mut blob = Vec::with_capacity(HEADER_LEN + syms.len() * ENTRY_LEN + names_len);
@@ -291,19 +302,22 @@ mod tests {
         assert_eq!(names, ["a", "b", "c"]);
     }
 
+    /// Merged functions keep every name, the preferred (global) one first.
     #[test]
-    fn dedup_prefers_global_over_local() {
+    fn aliases_kept_preferred_first() {
         for syms in [
             vec![f(0x100, 8, "local", false), f(0x100, 8, "global", true)],
             vec![f(0x100, 8, "global", true), f(0x100, 8, "local", false)],
         ] {
             let mut all = syms;
             all.push(f(0x200, 4, "other", false));
+            all.push(f(0x200, 4, "other", false)); // the same symbol twice
             let decoded = decode(&encode(all).unwrap());
             assert_eq!(
                 decoded,
                 vec![
                     (0x100, 8, "global".to_string()),
+                    (0x100, 8, "local".to_string()),
                     (0x200, 4, "other".to_string())
                 ]
             );
@@ -311,11 +325,17 @@ mod tests {
     }
 
     #[test]
-    fn dedup_is_deterministic_among_equals() {
+    fn order_is_deterministic_among_equals() {
         let a = encode(vec![f(0x100, 8, "zz", false), f(0x100, 8, "aa", false)]).unwrap();
         let b = encode(vec![f(0x100, 8, "aa", false), f(0x100, 8, "zz", false)]).unwrap();
         assert_eq!(a, b);
-        assert_eq!(decode(&a), vec![(0x100, 8, "aa".to_string())]);
+        let names: Vec<String> = decode(&a).into_iter().map(|e| e.2).collect();
+        assert_eq!(names, ["aa", "zz"]);
+        let one: Vec<String> = sort_dedup(vec![f(0x100, 8, "zz", false), f(0x100, 8, "aa", false)])
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(one, ["aa"]);
     }
 
     #[test]

@@ -110,6 +110,12 @@ fn pre_handlers(
     tf: &mut TrapFrame,
     nested: bool,
 ) -> PreAction {
+    if point.single_ret && !nested {
+        let probe = &point.probes[0];
+        if let (Some(ret), true) = (&probe.ret, probe.is_enabled()) {
+            return crate::retprobe::on_entry(hart, probe, ret, tf);
+        }
+    }
     if !point.single || nested {
         return run_pre(hart, point, tf, nested);
     }

@@ -161,6 +161,8 @@ pub(crate) struct ProbePoint {
     /// The common case, known when the point is built: one instruction
     /// probe, no return probe. The hit path then skips the general loop.
     pub single: bool,
+    /// One return probe and nothing else.
+    pub single_ret: bool,
     /// Some probe here has a post handler to run after the instruction.
     pub has_post: bool,
 }
@@ -173,6 +175,7 @@ impl ProbePoint {
         probes: Box<[Arc<Probe>]>,
     ) -> Self {
         let single = probes.len() == 1 && probes[0].ret.is_none();
+        let single_ret = probes.len() == 1 && probes[0].ret.is_some();
         let has_post = probes.iter().any(|p| p.ret.is_none() && p.post.is_some());
         ProbePoint {
             addr,
@@ -181,6 +184,7 @@ impl ProbePoint {
             detour,
             probes,
             single,
+            single_ret,
             has_post,
         }
     }

@@ -79,7 +79,9 @@ impl RetState {
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 
-    /// The newest busy instance entered with stack pointer `sp`.
+    /// The newest busy instance entered with stack pointer `sp`. The
+    /// state is read (acquire) before the stack pointer: the return may run
+    /// on another hart than the entry that filled the instance in.
     #[inline(always)]
     fn find(&self, sp: usize) -> Option<&Instance> {
         self.instances

@@ -38,6 +38,8 @@ pub struct Table {
     entries: &'static [u8],
     names: &'static str,
     count: usize,
+    /// Distinct addresses among the entries.
+    functions: usize,
 }
 
 /// Why a blob is not a usable table.
@@ -95,10 +97,16 @@ impl Table {
         // Bounds and ordering; the names area ends after the furthest name.
         let mut names_len = 0;
         let mut prev_addr = None;
+        let mut functions = 0;
         for i in 0..count {
             let (addr, size, off, len) = raw_entry(entries, i).ok_or(ParseError::Truncated)?;
-            if prev_addr.is_some_and(|p| p >= addr) {
+            // Equal addresses: aliases of one function (identical
+            // functions merged by the compiler), the preferred name first.
+            if prev_addr.is_some_and(|p| p > addr) {
                 return Err(ParseError::Unsorted);
+            }
+            if prev_addr != Some(addr) {
+                functions += 1;
             }
             prev_addr = Some(addr);
             if usize::try_from(addr).is_err() || usize::try_from(size).is_err() {
@@ -121,11 +129,13 @@ impl Table {
             entries,
             names,
             count,
+            functions,
         })
     }
 
+    /// Functions (aliases not counted).
     pub fn count(&self) -> usize {
-        self.count
+        self.functions
     }
 
     /// Entry `i` (0-based, in address order).
@@ -158,19 +168,28 @@ impl Table {
                 hi = mid;
             }
         }
-        let sym = self.get(lo.checked_sub(1)?)?;
+        let mut i = lo.checked_sub(1)?;
+        while i > 0 && self.addr_of(i - 1) == self.addr_of(i) {
+            i -= 1;
+        }
+        let sym = self.get(i)?;
         sym.contains(addr).then_some(sym)
     }
 
-    /// The first (lowest-addressed) function named exactly `name`.
+    /// The first (lowest-addressed) function named exactly `name`, by
+    /// its own name or an alias.
     pub fn symbol_by_name(&self, name: &str) -> Option<Symbol> {
-        self.iter().find(|s| s.name == name)
+        (0..self.count)
+            .filter_map(|i| self.get(i))
+            .find(|s| s.name == name)
     }
 
-    /// All functions, sorted by address.
+    /// All functions, sorted by address, each once (by its preferred name).
     pub fn iter(&self) -> impl Iterator<Item = Symbol> {
         let table = *self;
-        (0..table.count).filter_map(move |i| table.get(i))
+        (0..table.count)
+            .filter(move |&i| i == 0 || table.addr_of(i - 1) != table.addr_of(i))
+            .filter_map(move |i| table.get(i))
     }
 }
 

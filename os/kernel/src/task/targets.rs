@@ -41,10 +41,28 @@
 //! 1 returned, 2 panicked, 3.. suspended at an await (offset varies).
 
 use super::{sleep_ticks, yield_now};
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+/// Held across a target's awaits so that its drop glue is a function of its
+/// own. Glues that compile to the same code (futures that hold only a
+/// `YieldNow`) may be merged into one, and which name survives depends on
+/// symbol hashes, i.e. on the build: `AsyncProbe` finds a glue by name.
+struct Mark<const ID: usize>;
+
+/// Marks dropped while still held, by target (only cancelled or unfinished
+/// futures drop a mark before the end of their body).
+static MARKS_DROPPED: [AtomicUsize; 4] = [const { AtomicUsize::new(0) }; 4];
+
+impl<const ID: usize> Drop for Mark<ID> {
+    fn drop(&mut self) {
+        MARKS_DROPPED[ID].fetch_add(1, Ordering::Relaxed);
+    }
+}
 
 /// Yields `n` times.
 #[inline(never)]
 pub async fn await_n(n: usize) {
+    let _mark = Mark::<0>;
     for _ in 0..n {
         yield_now().await;
     }
@@ -53,6 +71,7 @@ pub async fn await_n(n: usize) {
 /// 1 + 2 + .. + n, yielding before each addition.
 #[inline(never)]
 pub async fn sum_after_yields(n: usize) -> usize {
+    let _mark = Mark::<1>;
     let mut sum = 0;
     for i in 1..=n {
         yield_now().await;
@@ -70,6 +89,7 @@ pub enum TargetError {
 /// `2 * n` after one yield; zero and overflow are errors.
 #[inline(never)]
 pub async fn checked(n: u64) -> Result<u64, TargetError> {
+    let _mark = Mark::<2>;
     yield_now().await;
     match n {
         0 => Err(TargetError::Zero),
@@ -89,6 +109,7 @@ pub struct Big {
 /// `Big { n, 2n, 3n, 4n }` after one yield.
 #[inline(never)]
 pub async fn big(n: u64) -> Big {
+    let _mark = Mark::<3>;
     yield_now().await;
     Big {
         a: n,
