@@ -37,7 +37,7 @@ const ENTRY_LEN: usize = 24;
 pub struct Table {
     entries: &'static [u8],
     names: &'static str,
-    count: usize,
+    entry_count: usize,
     /// Distinct addresses among the entries.
     functions: usize,
 }
@@ -128,7 +128,7 @@ impl Table {
         Ok(Table {
             entries,
             names,
-            count,
+            entry_count: count,
             functions,
         })
     }
@@ -140,7 +140,7 @@ impl Table {
 
     /// Entry `i` (0-based, in address order).
     pub fn get(&self, i: usize) -> Option<Symbol> {
-        if i >= self.count {
+        if i >= self.entry_count {
             return None;
         }
         let (addr, size, off, len) = raw_entry(self.entries, i)?;
@@ -159,7 +159,7 @@ impl Table {
     /// The function containing `addr`.
     pub fn symbol_at(&self, addr: usize) -> Option<Symbol> {
         // Number of entries starting at or below `addr` (binary search).
-        let (mut lo, mut hi) = (0, self.count);
+        let (mut lo, mut hi) = (0, self.entry_count);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             if self.addr_of(mid) <= addr {
@@ -179,7 +179,7 @@ impl Table {
     /// The first (lowest-addressed) function named exactly `name`, by
     /// its own name or an alias.
     pub fn symbol_by_name(&self, name: &str) -> Option<Symbol> {
-        (0..self.count)
+        (0..self.entry_count)
             .filter_map(|i| self.get(i))
             .find(|s| s.name == name)
     }
@@ -187,7 +187,7 @@ impl Table {
     /// All functions, sorted by address, each once (by its preferred name).
     pub fn iter(&self) -> impl Iterator<Item = Symbol> {
         let table = *self;
-        (0..table.count)
+        (0..table.entry_count)
             .filter(move |&i| i == 0 || table.addr_of(i - 1) != table.addr_of(i))
             .filter_map(move |i| table.get(i))
     }

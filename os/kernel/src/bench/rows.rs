@@ -23,7 +23,7 @@ pub struct HitRow {
 /// `#` line instead of a row. Rows only rkprobes has live elsewhere:
 /// `async_row.rs` (async probes) and `user_rows.rs` (uprobes, with their
 /// own user-mode loop).
-pub const HIT_ROWS: [HitRow; 4] = [
+pub const HIT_ROWS: [HitRow; 6] = [
     HitRow {
         name: "kprobe_simulated",
         target: targets::BRANCH,
@@ -38,6 +38,18 @@ pub const HIT_ROWS: [HitRow; 4] = [
         name: "kprobe_post",
         target: targets::ADD,
         handlers: Handlers::PrePost,
+    },
+    // Compressed instructions: rkprobes' breakpoint probes (a trap per
+    // hit, and a second one to end the out-of-line step).
+    HitRow {
+        name: "kprobe_simulated_bp",
+        target: targets::C_BRANCH,
+        handlers: Handlers::Pre,
+    },
+    HitRow {
+        name: "kprobe_xol_bp",
+        target: targets::C_ADD,
+        handlers: Handlers::Pre,
     },
     // `bench_add`'s first instruction is its entry: entry and return of
     // one call.

@@ -57,6 +57,18 @@ bench_fn!(bench_floor_base, bench_floor_base_at, "nop");
 bench_fn!(bench_branch, bench_branch_at, "bne a0, a1, 1f\n1:");
 // An `add`: stepped out of line by both libraries.
 bench_fn!(bench_add, bench_add_at, "add a0, a0, a1");
+// The same two as compressed instructions: no room for a jump, so
+// rkprobes places a breakpoint (`c.ebreak`) there.
+bench_fn!(
+    bench_c_branch,
+    bench_c_branch_at,
+    ".option rvc\nc.bnez a0, 1f\n1:\n.option norvc"
+);
+bench_fn!(
+    bench_c_add,
+    bench_c_add_at,
+    ".option rvc\nc.add a0, a1\n.option norvc"
+);
 // 1,024 distinct probe addresses for the scaling rows; never called.
 bench_fn!(
     bench_fill,
@@ -91,6 +103,16 @@ pub const BRANCH: Target = Target {
 pub const ADD: Target = Target {
     func: bench_add,
     probe_at: || (&raw const bench_add_at) as usize,
+};
+
+pub const C_BRANCH: Target = Target {
+    func: bench_c_branch,
+    probe_at: || (&raw const bench_c_branch_at) as usize,
+};
+
+pub const C_ADD: Target = Target {
+    func: bench_c_add,
+    probe_at: || (&raw const bench_c_add_at) as usize,
 };
 
 /// The `i`-th instruction of `bench_fill` (`i < FILL_SLOTS`).
