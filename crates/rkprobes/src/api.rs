@@ -375,6 +375,19 @@ fn info(kp: &Kprobes, p: &Probe) -> ProbeInfo {
     }
 }
 
+/// Whether addresses probed from now on may get jump probes (a `jal` to a
+/// detour, no trap per hit) where the architecture allows; off: always a
+/// breakpoint. Probes already placed keep their kind. Returns the previous
+/// setting. The initial one is `Config::jump_probes`.
+pub fn set_jump_probes(on: bool) -> bool {
+    global::get().is_some_and(|kp| kp.jump_probes.swap(on, Ordering::Relaxed))
+}
+
+/// The current `set_jump_probes` setting.
+pub fn jump_probes() -> bool {
+    global::get().is_some_and(|kp| kp.jump_probes.load(Ordering::Relaxed))
+}
+
 /// Slots in use, for memory accounting.
 pub fn slots_in_use() -> usize {
     global::get()

@@ -8,7 +8,7 @@ use crate::registry::Registry;
 use crate::table::Table;
 use alloc::boxed::Box;
 use core::ops::Range;
-use core::sync::atomic::AtomicU64;
+use core::sync::atomic::{AtomicBool, AtomicU64};
 use spin::{Mutex, MutexGuard, Once};
 
 /// Sizes fixed at `init`, so the hit path never allocates.
@@ -41,6 +41,8 @@ pub(crate) struct Kprobes {
     /// Per detour: the probed address and its instruction, set once before
     /// the detour can be reached.
     pub detour_info: Box<[Once<(usize, Prepared)>]>,
+    /// Whether new probe points may be jump probes (`set_jump_probes`).
+    pub jump_probes: AtomicBool,
     pub registry: Mutex<Registry>,
     pub unowned: AtomicU64,
 }
@@ -76,6 +78,7 @@ pub fn init(os: &'static dyn KprobeOs, config: Config) -> Result<()> {
             os,
             detours,
             detour_info: (0..n_detours).map(|_| Once::new()).collect(),
+            jump_probes: AtomicBool::new(config.jump_probes),
             table: Table::new(config.max_points * 2),
             harts: (0..os.max_harts()).map(|_| HartState::default()).collect(),
             registry: Mutex::new(Registry::new(shared, config.max_points)),

@@ -31,8 +31,8 @@ mod text;
 pub mod uprobe;
 
 pub use api::{
-    memory_stats, probes, register_many, unregister_addr, unregister_id, unregister_many, Kprobe,
-    MemoryStats, ProbeHandle, ProbeInfo,
+    jump_probes, memory_stats, probes, register_many, set_jump_probes, unregister_addr,
+    unregister_id, unregister_many, Kprobe, MemoryStats, ProbeHandle, ProbeInfo,
 };
 pub use arch::current::{TrapFrame, UserContext};
 pub use asyncprobe::{AsyncEvent, AsyncEventKind, AsyncHandle, AsyncProbe, AsyncSummary, Returned};

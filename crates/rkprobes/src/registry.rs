@@ -130,6 +130,9 @@ impl Registry {
     /// if it is new. `None`: a breakpoint probe (jump probes off, the
     /// instruction too short or out of reach, the detour area full).
     fn detour_for(&mut self, kp: &Kprobes, addr: usize, prepared: Prepared) -> Option<usize> {
+        if !kp.jump_probes.load(Ordering::Relaxed) {
+            return None;
+        }
         // Re-used only for the same instruction: the text at `addr` may
         // have been rewritten since (code loaded anew, a JIT). An outdated
         // detour is left as it is, for a hart that may still be in it.

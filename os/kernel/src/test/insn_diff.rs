@@ -38,7 +38,12 @@ use rkprobes::arch::riscv::simulate::SimOp;
 use rkprobes::Kprobe;
 
 pub fn tests() -> Vec<Test> {
-    alloc::vec![Test::new("kprobes::insn_diff", insn_diff)]
+    alloc::vec![
+        Test::new("kprobes::insn_diff", insn_diff),
+        Test::new("kprobes::insn_diff_breakpoints", || {
+            super::with_breakpoints(insn_diff)
+        }),
+    ]
 }
 
 /// Encodings generated per accepted mnemonic (random register fields).

@@ -66,6 +66,13 @@ pub fn tests() -> Vec<Test> {
         .into_iter()
         .map(|c| Test::new(&format!("kprobes::insn::{}", c.name), move || run_case(&c)))
         .collect();
+    // The same cases as breakpoint probes: what a 32-bit instruction gets
+    // when jump probes are off or out of reach.
+    tests.extend(super::insn_cases::cases().into_iter().map(|c| {
+        Test::new(&format!("kprobes::insn_bp::{}", c.name), move || {
+            super::with_breakpoints(|| run_case(&c))
+        })
+    }));
     tests.extend([
         Test::new(
             "kprobes::pre_handler_changes_registers",
@@ -182,6 +189,13 @@ fn run_case(case: &Case) -> TestResult {
         text_bytes(case.at, 2) != original[..2],
         "no breakpoint written"
     );
+    // A 32-bit instruction gets a jump probe unless they are off.
+    let jumps_on = rkprobes::jump_probes();
+    let word = original[0] & 3 == 3;
+    let jump = rkprobes::probes()
+        .iter()
+        .any(|p| p.addr == case.at && p.jump);
+    check_eq!(jump, jumps_on && word);
     let mut outcome = Ok(());
     for (i, (&(a, b), expected)) in args.iter().zip(&native).enumerate() {
         let (pre0, post0) = (PRE_HITS.load(SeqCst), POST_HITS.load(SeqCst));

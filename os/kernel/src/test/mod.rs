@@ -41,6 +41,14 @@ impl Test {
     }
 }
 
+/// Runs `f` with jump probes off: every probe it places is a breakpoint.
+pub fn with_breakpoints<R>(f: impl FnOnce() -> R) -> R {
+    let before = rkprobes::set_jump_probes(false);
+    let r = f();
+    rkprobes::set_jump_probes(before);
+    r
+}
+
 /// Every suite, in the order they run: each returns its tests.
 const ALL: &[fn() -> Vec<Test>] = &[
     base::tests,
