@@ -50,49 +50,11 @@ impl Kprobe {
         }
     }
 
-    pub fn kind(mut self, kind: ProbeType) -> Self {
-        self.kind = kind;
-        self
-    }
-
-    /// Runs before the instruction. Return `()` or a `PreAction`.
-    pub fn pre<R: Into<PreAction>>(
-        mut self,
-        f: impl Fn(&mut TrapFrame) -> R + Send + Sync + 'static,
-    ) -> Self {
-        self.pre = Some(Pre::Fn(Box::new(move |tf| f(tf).into())));
-        self
-    }
-
-    /// Runs after the instruction, seeing its result.
-    pub fn post(mut self, f: impl Fn(&mut TrapFrame) + Send + Sync + 'static) -> Self {
-        self.post = Some(Post::Fn(Box::new(f)));
-        self
-    }
+    crate::point::handler_setters!();
 
     /// A return probe (`SyncFunc`) on the function at `addr`.
     pub fn function(addr: usize) -> Self {
         Kprobe::at(addr).kind(ProbeType::SyncFunc)
-    }
-
-    /// Entry handler of a return probe: sees the arguments, may cancel the
-    /// return probe for this call, and may leave data for the return
-    /// handler of the same call. Sets the type to `SyncFunc`.
-    pub fn entry<R: Into<EntryAction>>(
-        mut self,
-        f: impl Fn(&mut TrapFrame, &mut RetData) -> R + Send + Sync + 'static,
-    ) -> Self {
-        self.kind = ProbeType::SyncFunc;
-        self.pre = Some(Pre::Entry(Box::new(move |tf, d| f(tf, d).into())));
-        self
-    }
-
-    /// Return handler of a return probe: sees the return value (`a0`, `a1`)
-    /// and the data its entry handler left. Sets the type to `SyncFunc`.
-    pub fn ret(mut self, f: impl Fn(&mut TrapFrame, &RetData) + Send + Sync + 'static) -> Self {
-        self.kind = ProbeType::SyncFunc;
-        self.post = Some(Post::Ret(Box::new(f)));
-        self
     }
 
     /// Most calls of a return probe in flight at once (default
@@ -100,13 +62,6 @@ impl Kprobe {
     /// missed.
     pub fn maxactive(mut self, n: usize) -> Self {
         self.maxactive = Some(n);
-        self
-    }
-
-    /// Seed-style handlers, each behind its own mutex.
-    pub fn seed_handlers(mut self, pre: SeedHandler, post: Option<SeedHandler>) -> Self {
-        self.pre = Some(Pre::Seed(pre));
-        self.post = post.map(Post::Seed);
         self
     }
 
@@ -396,7 +351,7 @@ pub fn slots_in_use() -> usize {
 }
 
 /// Memory the library uses for probes, for the benchmark's accounting.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MemoryStats {
     /// Probed addresses.
     pub points: usize,
@@ -417,22 +372,10 @@ pub fn memory_stats() -> MemoryStats {
     use crate::point::ProbePoint;
     use core::mem::size_of;
     let Some(kp) = global::get() else {
-        return MemoryStats {
-            points: 0,
-            probes: 0,
-            slot_bytes: 0,
-            bookkeeping_bytes: 0,
-            fixed_bytes: 0,
-        };
+        return MemoryStats::default();
     };
     let Some(reg) = kp.registry_read() else {
-        return MemoryStats {
-            points: 0,
-            probes: 0,
-            slot_bytes: 0,
-            bookkeeping_bytes: 0,
-            fixed_bytes: 0,
-        };
+        return MemoryStats::default();
     };
     let probes = reg.probes.len();
     let points = reg.points();

@@ -189,3 +189,61 @@ impl ProbePoint {
         }
     }
 }
+
+/// The handler setters of the probe builders (`Kprobe`, `Uprobe`), which
+/// both have `kind: ProbeType`, `pre: Option<Pre>` and `post: Option<Post>`.
+macro_rules! handler_setters {
+    () => {
+        /// `Insn` (default), `SyncFunc` (a return probe) or `AsyncFunc`.
+        pub fn kind(mut self, kind: ProbeType) -> Self {
+            self.kind = kind;
+            self
+        }
+
+        /// Runs before the instruction (at entry for `SyncFunc`). Return
+        /// `()` or a `PreAction`.
+        pub fn pre<R: Into<PreAction>>(
+            mut self,
+            f: impl Fn(&mut TrapFrame) -> R + Send + Sync + 'static,
+        ) -> Self {
+            self.pre = Some(Pre::Fn(Box::new(move |tf| f(tf).into())));
+            self
+        }
+
+        /// Runs after the instruction, seeing its result; for `SyncFunc`,
+        /// at the function's return, seeing the return value (`a0`, `a1`).
+        pub fn post(mut self, f: impl Fn(&mut TrapFrame) + Send + Sync + 'static) -> Self {
+            self.post = Some(Post::Fn(Box::new(f)));
+            self
+        }
+
+        /// Entry handler of a return probe: sees the arguments, may cancel
+        /// the return probe for this call, and may leave data for the
+        /// return handler of the same call. Sets the type to `SyncFunc`.
+        pub fn entry<R: Into<EntryAction>>(
+            mut self,
+            f: impl Fn(&mut TrapFrame, &mut RetData) -> R + Send + Sync + 'static,
+        ) -> Self {
+            self.kind = ProbeType::SyncFunc;
+            self.pre = Some(Pre::Entry(Box::new(move |tf, d| f(tf, d).into())));
+            self
+        }
+
+        /// Return handler of a return probe: sees the return value (`a0`,
+        /// `a1`) and the data its entry handler left. Sets the type to
+        /// `SyncFunc`.
+        pub fn ret(mut self, f: impl Fn(&mut TrapFrame, &RetData) + Send + Sync + 'static) -> Self {
+            self.kind = ProbeType::SyncFunc;
+            self.post = Some(Post::Ret(Box::new(f)));
+            self
+        }
+
+        /// Seed-style handlers, each behind its own mutex.
+        pub fn seed_handlers(mut self, pre: SeedHandler, post: Option<SeedHandler>) -> Self {
+            self.pre = Some(Pre::Seed(pre));
+            self.post = post.map(Post::Seed);
+            self
+        }
+    };
+}
+pub(crate) use handler_setters;

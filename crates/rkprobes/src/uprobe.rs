@@ -229,54 +229,7 @@ impl Uprobe {
         self
     }
 
-    /// `Insn` (default) or `SyncFunc` (a uretprobe).
-    pub fn kind(mut self, kind: ProbeType) -> Self {
-        self.kind = kind;
-        self
-    }
-
-    /// Runs before the instruction (at entry for `SyncFunc`). Return `()`
-    /// or a `PreAction`.
-    pub fn pre<R: Into<PreAction>>(
-        mut self,
-        f: impl Fn(&mut TrapFrame) -> R + Send + Sync + 'static,
-    ) -> Self {
-        self.pre = Some(Pre::Fn(Box::new(move |tf| f(tf).into())));
-        self
-    }
-
-    /// Runs after the instruction; for `SyncFunc`, at the function's
-    /// return, seeing the return value in `a0`/`a1`.
-    pub fn post(mut self, f: impl Fn(&mut TrapFrame) + Send + Sync + 'static) -> Self {
-        self.post = Some(Post::Fn(Box::new(f)));
-        self
-    }
-
-    /// A uretprobe's entry handler: may cancel this call's return probe
-    /// and leave data for its return handler. Sets the type to `SyncFunc`.
-    pub fn entry<R: Into<EntryAction>>(
-        mut self,
-        f: impl Fn(&mut TrapFrame, &mut RetData) -> R + Send + Sync + 'static,
-    ) -> Self {
-        self.kind = ProbeType::SyncFunc;
-        self.pre = Some(Pre::Entry(Box::new(move |tf, d| f(tf, d).into())));
-        self
-    }
-
-    /// A uretprobe's return handler, with its entry's data. Sets the type
-    /// to `SyncFunc`.
-    pub fn ret(mut self, f: impl Fn(&mut TrapFrame, &RetData) + Send + Sync + 'static) -> Self {
-        self.kind = ProbeType::SyncFunc;
-        self.post = Some(Post::Ret(Box::new(f)));
-        self
-    }
-
-    /// Seed-style handlers, each behind its own mutex.
-    pub fn seed_handlers(mut self, pre: SeedHandler, post: Option<SeedHandler>) -> Self {
-        self.pre = Some(Pre::Seed(pre));
-        self.post = post.map(Post::Seed);
-        self
-    }
+    crate::point::handler_setters!();
 
     pub fn register(self) -> Result<UprobeHandle> {
         Uprobes::get().register(self)
