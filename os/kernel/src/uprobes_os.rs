@@ -15,9 +15,10 @@ use elf::ElfBytes;
 use rkprobes::uprobe::{ProcessId, SLOT_PAGE_SIZE};
 use rkprobes::UprobeOs;
 
-/// Where every probed process gets its slot page: the last user page,
-/// far from the program (at 0x10000) and the stack (below 0x4000_0000).
-pub const SLOT_PAGE_VA: usize = crate::mm::user::USER_END - FRAME_SIZE;
+/// Where every probed process gets its slot page: the page just below the
+/// program (linked at 0x10000), within `jal` reach of its text, so a slot
+/// jumps straight back after its instruction (no second trap).
+pub const SLOT_PAGE_VA: usize = 0x10000 - FRAME_SIZE;
 
 const _: () = assert!(SLOT_PAGE_SIZE == FRAME_SIZE);
 
@@ -40,7 +41,7 @@ impl UprobeOs for DemoUprobeOs {
     }
 
     fn current_process(&self) -> Option<ProcessId> {
-        process::current().map(|p| p.pid() as ProcessId)
+        process::current_pid().map(|pid| pid as ProcessId)
     }
 
     fn process_path(&self, pid: ProcessId) -> Option<String> {

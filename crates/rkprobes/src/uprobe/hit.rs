@@ -105,9 +105,24 @@ impl Uprobes {
         match point.prepared.exec {
             Exec::Simulate(op) => {
                 point.prepared.simulate(op, pc, cx);
-                self.run_post(hart, point, cx);
+                if point.has_post {
+                    self.run_post(hart, point, cx);
+                }
             }
-            Exec::OutOfLine => cx.set_pc(state.slot_va + layout::slot_offset(point.slot)),
+            Exec::OutOfLine => {
+                // Straight back from the slot unless a post handler must
+                // see the result (then the slot's breakpoint returns here).
+                let slot = state.slot_va + layout::slot_offset(point.slot);
+                let jump = !point.has_post
+                    && layout::jump_back(point.prepared.insn, slot, point.addr).is_some();
+                cx.set_pc(
+                    slot + if jump {
+                        layout::JUMP_AT
+                    } else {
+                        layout::STEP_AT
+                    },
+                );
+            }
         }
     }
 
@@ -141,7 +156,7 @@ impl Uprobes {
                 let Some(point) = snap.slots.get(&index) else {
                     return false;
                 };
-                if within != point.prepared.len() {
+                if within != layout::STEP_AT + point.prepared.len() {
                     return false;
                 }
                 cx.set_pc(point.addr + point.prepared.len());

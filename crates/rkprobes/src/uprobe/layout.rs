@@ -1,26 +1,56 @@
 //! The per-process slot page and other pure helpers of uprobes.
 //!
 //! ```text
-//!  page + 0            page + 8            page + 16           ...
-//!  | ebreak (return    | slot 1: insn,     | slot 2            |
-//!  |  trampoline)      |  ebreak           |                   |
+//!  page + 0            page + 16                               page + 32
+//!  | ebreak (return    | slot 1: insn, jal back | insn, ebreak  | slot 2 ...
+//!  |  trampoline)      | (JUMP_AT)              | (STEP_AT)     |
 //! ```
-//! Every probed instruction that is stepped out of line owns one slot
+//! A slot runs its instruction and jumps straight back after the probe
+//! (no second trap) when the page is within `jal` reach (±1 MiB) of the
+//! probe; else, or when a post handler must see the result, the copy at
+//! `STEP_AT` ends in a breakpoint that brings the thread back to the
+//! library. Every probed instruction that is stepped out of line owns one slot
 //! index, the same in every process, so the slot's pc alone says which
 //! probe a thread is stepping: a thread preempted in its slot may resume
 //! on any hart, and threads of one process on several harts share the
 //! page without per-hart state.
 
-use crate::arch::current::{insn::EBREAK, SLOT_SIZE};
+use crate::arch::current::detour::jal;
+use crate::arch::current::insn::{Insn, EBREAK};
 
 /// Bytes of the slot page.
 pub const SLOT_PAGE_SIZE: usize = 4096;
+/// Bytes of one slot: two copies of the instruction, 8 bytes each.
+pub const SLOT_SIZE: usize = 16;
 /// Slot indices: 0 is the return trampoline, 1.. are probes' slots.
 pub const MAX_SLOTS: usize = SLOT_PAGE_SIZE / SLOT_SIZE;
+/// The copy followed by a jump back.
+pub const JUMP_AT: usize = 0;
+/// The copy followed by `ebreak`.
+pub const STEP_AT: usize = 8;
 
 /// Offset of slot `index` in the page.
 pub fn slot_offset(index: usize) -> usize {
     index * SLOT_SIZE
+}
+
+/// The `jal x0` from the jump copy of the slot at `slot` (its address) back
+/// to after the instruction at `addr`, if within reach.
+pub fn jump_back(insn: Insn, slot: usize, addr: usize) -> Option<u32> {
+    jal(0, slot + JUMP_AT + insn.len(), addr + insn.len())
+}
+
+/// The bytes of the slot at `slot` for `insn` probed at `addr`. Without a
+/// reachable jump the first copy also ends in `ebreak` (and is not used).
+pub fn slot_code(insn: Insn, slot: usize, addr: usize) -> [u8; SLOT_SIZE] {
+    let mut out = [0u8; SLOT_SIZE];
+    let len = insn.len();
+    let back = jump_back(insn, slot, addr).unwrap_or(EBREAK);
+    for (at, tail) in [(JUMP_AT, back), (STEP_AT, EBREAK)] {
+        out[at..at + len].copy_from_slice(&insn.to_bytes()[..len]);
+        out[at + len..at + len + 4].copy_from_slice(&tail.to_le_bytes());
+    }
+    out
 }
 
 /// The trampoline's code: a return through it traps once more.
@@ -92,23 +122,43 @@ mod tests {
         assert_eq!(classify(0), Some(SlotTrap::Return));
         assert_eq!(classify(2), None);
         assert_eq!(
-            classify(8),
+            classify(16),
             Some(SlotTrap::Slot {
                 index: 1,
                 within: 0
             })
         );
         assert_eq!(
-            classify(8 * 5 + 4),
+            classify(16 * 5 + 12),
             Some(SlotTrap::Slot {
                 index: 5,
-                within: 4
+                within: 12
             })
         );
         assert_eq!(classify(SLOT_PAGE_SIZE), None);
-        assert_eq!(slot_offset(3), 24);
-        assert_eq!(MAX_SLOTS, 512);
+        assert_eq!(slot_offset(3), 48);
+        assert_eq!(MAX_SLOTS, 256);
         assert_eq!(trampoline_code(), [0x73, 0, 0x10, 0]);
+    }
+
+    /// Both copies, the first jumping back after the probed instruction
+    /// when in reach, else ending in `ebreak` like the second.
+    #[test]
+    fn slot_copies() {
+        let add = Insn::from_parcels(0x0533, 0x00b5).unwrap(); // add a0, a0, a1
+        let c_li = Insn::from_parcels(0x4505, 0).unwrap(); // c.li a0, 1
+        let (slot, addr) = (0xf010, 0x1_0100);
+        let c = slot_code(add, slot, addr);
+        let w = |i: usize| u32::from_le_bytes(c[i..i + 4].try_into().unwrap());
+        assert_eq!([w(0), w(8), w(12)], [add.raw(), add.raw(), EBREAK]);
+        assert_eq!(w(4), jal(0, slot + 4, addr + 4).unwrap());
+        let c = slot_code(c_li, slot, addr);
+        assert_eq!(&c[..2], &[0x05, 0x45]);
+        assert_eq!(c[2..6], jal(0, slot + 2, addr + 2).unwrap().to_le_bytes());
+        assert_eq!(&c[8..14], &[0x05, 0x45, 0x73, 0, 0x10, 0]);
+        let far = slot_code(add, 0x3fff_f010, addr);
+        assert_eq!(far[4..8], EBREAK.to_le_bytes());
+        assert!(jump_back(add, 0x3fff_f010, addr).is_none());
     }
 
     #[test]

@@ -135,7 +135,8 @@ fn resolve(os: &dyn UprobeOs, path: &str, target: &Target) -> Result<usize> {
 fn install_point(os: &dyn UprobeOs, path: &str, pid: ProcessId, slot_va: usize, point: &UPoint) {
     if point.slot != 0 {
         let at = slot_va + layout::slot_offset(point.slot);
-        os.write_user_text(pid, path, at, &point.prepared.slot_code());
+        let code = layout::slot_code(point.prepared.insn, at, point.addr);
+        os.write_user_text(pid, path, at, &code);
     }
     for store in breakpoint::arm(point.prepared.insn, point.addr).steps() {
         os.write_user_text(pid, path, point.addr + store.offset, store.bytes());
@@ -231,13 +232,7 @@ impl Uprobes {
             .flat_map(|p| p.probes.iter().cloned())
             .chain([probe.clone()])
             .collect();
-        let point = Arc::new(UPoint {
-            path,
-            addr,
-            prepared,
-            slot,
-            probes,
-        });
+        let point = Arc::new(UPoint::new(path, addr, prepared, slot, probes));
         snap.points.insert((path, addr), point.clone());
         if slot != 0 {
             snap.slots.insert(slot, point.clone());
@@ -298,10 +293,13 @@ impl Uprobes {
                 remove_point(os, path, state.pid, &point);
             }
         } else {
-            let next = Arc::new(UPoint {
-                probes: rest.into(),
-                ..*point
-            });
+            let next = Arc::new(UPoint::new(
+                point.path,
+                point.addr,
+                point.prepared,
+                point.slot,
+                rest.into(),
+            ));
             if next.slot != 0 {
                 snap.slots.insert(next.slot, next.clone());
             }

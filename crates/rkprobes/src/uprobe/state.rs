@@ -42,6 +42,31 @@ pub(crate) struct UPoint {
     /// Slot index in the slot page, 0 when simulated.
     pub slot: usize,
     pub probes: Box<[Arc<UProbe>]>,
+    /// Some instruction probe here has a post handler (return probes'
+    /// run at the return).
+    pub has_post: bool,
+}
+
+impl UPoint {
+    pub fn new(
+        path: PathId,
+        addr: usize,
+        prepared: Prepared,
+        slot: usize,
+        probes: Box<[Arc<UProbe>]>,
+    ) -> Self {
+        let has_post = probes
+            .iter()
+            .any(|p| p.kind != ProbeType::SyncFunc && p.post.is_some());
+        UPoint {
+            path,
+            addr,
+            prepared,
+            slot,
+            probes,
+            has_post,
+        }
+    }
 }
 
 /// A process that has the slot page and probes of its program.

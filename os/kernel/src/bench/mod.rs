@@ -78,6 +78,13 @@ pub fn run() -> u32 {
          register/unregister rows: instructions per call (hits = calls)",
         measure::N
     );
+    // `bench=user` on the command line: the user rows alone (for tracing
+    // one kind of hit).
+    if crate::bootargs::get("bench") == Some("user") {
+        user_rows::rows(&mut report);
+        println!("[BENCH] done");
+        return u32::from(report.failures > 0);
+    }
     // Rows only rkprobes can have: async probes and uprobes.
     let floor = run_library(&tracer::Rkprobes, &mut report);
     async_row::row(floor, &mut report);

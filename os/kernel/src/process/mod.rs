@@ -19,7 +19,9 @@ mod sched;
 mod switch;
 
 pub use image::{USER_STACK_SIZE, USER_STACK_TOP};
-pub use sched::{current, live, run_until_idle, run_until_idle_with, take_busy_harts, yield_now};
+pub use sched::{
+    current, current_pid, live, run_until_idle, run_until_idle_with, take_busy_harts, yield_now,
+};
 
 use crate::loader::LoadError;
 use crate::mm::paging::{R, X};

@@ -39,6 +39,18 @@ static LIVE: AtomicUsize = AtomicUsize::new(0);
 /// Harts that ran a process since the last `take_busy_harts`.
 static BUSY: AtomicUsize = AtomicUsize::new(0);
 
+/// The pid of the process running on this hart (no reference taken: the
+/// uprobe hit path asks for it on every hit).
+pub fn current_pid() -> Option<usize> {
+    let _irq = IrqGuard::new();
+    // SAFETY: this hart's own slot, interrupts masked.
+    unsafe {
+        (*HARTS[arch::hart_id()].current.get())
+            .as_ref()
+            .map(|p| p.pid())
+    }
+}
+
 /// The process running on this hart.
 pub fn current() -> Option<Arc<Process>> {
     let _irq = IrqGuard::new();

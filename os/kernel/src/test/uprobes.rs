@@ -19,6 +19,10 @@ pub fn tests() -> Vec<Test> {
     alloc::vec![
         Test::new("uprobes::output_unchanged_exact_counts", output_and_counts),
         Test::new("uprobes::simulated_branches_counted", simulated_branches),
+        Test::new(
+            "uprobes::slot_jumps_back_one_trap_per_hit",
+            one_trap_per_hit_unless_post
+        ),
         Test::new("uprobes::uretprobe_return_values", uretprobe_values),
         Test::new(
             "uprobes::uretprobe_recursion_and_overflow",
@@ -111,6 +115,30 @@ fn output_and_counts() -> TestResult {
     // `step(i)` for i in 0..10.
     check_eq!(args.load(Ordering::Relaxed), 45);
     check_eq!(posts.load(Ordering::Relaxed), 10);
+    no_probed_processes()
+}
+
+/// A slot within reach jumps straight back: one trap per hit. A post
+/// handler needs the result, so its slot ends in a breakpoint: two.
+fn one_trap_per_hit_unless_post() -> TestResult {
+    let bare = run_one(UPROBED, &["uprobed", "work", "10"])?;
+    let step = sym(UPROBED, "step")?;
+    let mut traps = Vec::new();
+    for with_post in [false, true] {
+        let mut b = Uprobe::new(UPROBED).addr(step + 0x20); // `mul`
+        if with_post {
+            b = b.post(|_| ());
+        }
+        let mul = reg(b)?;
+        let before = crate::trap::user_breakpoints();
+        let probed = run_one(UPROBED, &["uprobed", "work", "10"]);
+        traps.push(crate::trap::user_breakpoints() - before);
+        let hits = mul.hits();
+        unreg(mul)?;
+        check_eq!(probed?, bare);
+        check_eq!(hits, 10);
+    }
+    check_eq!(traps, [10, 20]);
     no_probed_processes()
 }
 

@@ -4,6 +4,7 @@
 
 mod entry;
 mod user;
+pub use user::user_breakpoints;
 pub mod watch;
 
 use crate::arch;

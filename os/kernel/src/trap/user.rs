@@ -3,8 +3,17 @@
 
 use super::{KernelFrame, EXC_BREAKPOINT};
 use crate::{process, syscall};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 const EXC_USER_ECALL: usize = 8;
+
+/// Breakpoint traps taken from user mode, for tests that count how many
+/// traps a uprobe hit costs.
+static USER_BREAKPOINTS: AtomicU64 = AtomicU64::new(0);
+
+pub fn user_breakpoints() -> u64 {
+    USER_BREAKPOINTS.load(Ordering::Relaxed)
+}
 
 /// Handles a synchronous trap taken in user mode.
 pub(super) fn user_trap(frame: &mut KernelFrame, scause: usize, stval: usize) {
@@ -40,6 +49,7 @@ fn user_breakpoint(frame: &mut KernelFrame) -> bool {
     if crate::bench::on_user_breakpoint(frame) {
         return true;
     }
+    USER_BREAKPOINTS.fetch_add(1, Ordering::Relaxed);
     rkprobes::Uprobes::get().uprobes_trap_handler(&mut frame.tf)
 }
 
