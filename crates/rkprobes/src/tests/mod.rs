@@ -14,6 +14,7 @@
 
 mod fake_os;
 mod fake_text;
+mod fake_uos;
 mod harness;
 
 mod concurrency;
@@ -24,3 +25,4 @@ mod jumps;
 mod nested;
 mod patching;
 mod unowned;
+mod uprobes;
