@@ -25,4 +25,5 @@ mod jumps;
 mod nested;
 mod patching;
 mod unowned;
+mod uprobe_hits;
 mod uprobes;
