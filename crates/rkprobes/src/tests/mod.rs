@@ -8,12 +8,17 @@
 //! `shared`. Nothing executes RISC-V: a test calls `handle_breakpoint` as
 //! the trap would, and `harness` plays the hart that steps a slot.
 //!
+//! uprobes (`uprobes`, `uprobe_hits`) have their own fake OS, `fake_uos`,
+//! with fake programs and processes; their tests run one at a time under
+//! `fake_uos::world()`.
+//!
 //! Handlers never assert: a panic inside the hit path would leave the hart
 //! "inside" for ever and hang every later unregistration. They record what
 //! they saw, and the test checks it afterwards.
 
 mod fake_os;
 mod fake_text;
+mod fake_uos;
 mod harness;
 
 mod concurrency;
@@ -24,3 +29,5 @@ mod jumps;
 mod nested;
 mod patching;
 mod unowned;
+mod uprobe_hits;
+mod uprobes;
