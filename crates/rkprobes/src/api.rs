@@ -364,6 +364,9 @@ pub struct MemoryStats {
     pub bookkeeping_bytes: usize,
     /// Of `bookkeeping_bytes`, the fixed part allocated at `init`.
     pub fixed_bytes: usize,
+    /// Detours (jump probes) that can still be written; at 0 new
+    /// addresses get breakpoints.
+    pub detours_free: usize,
 }
 
 /// Current memory use.
@@ -393,5 +396,6 @@ pub fn memory_stats() -> MemoryStats {
         slot_bytes: reg.slots_in_use() * SLOT_SIZE + reg.detour_bytes(),
         bookkeeping_bytes: fixed + points * size_of::<ProbePoint>() + probes * per_probe,
         fixed_bytes: fixed,
+        detours_free: reg.detours_free(kp),
     }
 }

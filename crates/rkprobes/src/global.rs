@@ -1,6 +1,7 @@
 //! The library's one global instance, created by `init`.
 
-use crate::arch::current::{detour::DETOUR_SIZE, Prepared, SLOT_SIZE};
+use crate::arch::current::detour::{self, DETOUR_SIZE, ENTRY_STUB_SIZE};
+use crate::arch::current::{Prepared, SLOT_SIZE};
 use crate::error::{Error, Result};
 use crate::hart::HartState;
 use crate::os::KprobeOs;
@@ -41,6 +42,10 @@ pub(crate) struct Kprobes {
     /// Per detour: the probed address and its instruction, set once before
     /// the detour can be reached.
     pub detour_info: Box<[Once<(usize, Prepared)>]>,
+    /// Where detours enter the library: a stub next to them that jumps to
+    /// the common entry (which may lie out of `jal` reach). `None` on
+    /// hosts, where tests name an entry themselves.
+    pub detour_entry: Option<usize>,
     /// Whether new probe points may be jump probes (`set_jump_probes`).
     pub jump_probes: AtomicBool,
     pub registry: Mutex<Registry>,
@@ -65,18 +70,27 @@ pub fn init(os: &'static dyn KprobeOs, config: Config) -> Result<()> {
     }
     KPROBES.call_once(|| {
         // The first slots are each hart's scratch slot (see `hit.rs`); the
-        // upper three quarters of the area hold detours.
+        // upper three quarters of the area hold detours (16-byte aligned),
+        // with the stub they all enter the library through just below.
         let shared = slots.start + os.max_harts() * SLOT_SIZE..slots.end;
-        let n_detours = if config.jump_probes {
-            (shared.end - shared.start) / 4 * 3 / DETOUR_SIZE
-        } else {
-            0
+        let top = slots.end & !15;
+        let n_detours = match config.jump_probes {
+            true => (shared.end - shared.start) / 4 * 3 / DETOUR_SIZE,
+            false => 0,
         };
-        let detours = slots.end - n_detours * DETOUR_SIZE..slots.end;
-        let shared = shared.start..detours.start;
+        let detours = top - n_detours * DETOUR_SIZE..top;
+        let stub = detours.start - ENTRY_STUB_SIZE;
+        let entry = detour::common_entry();
+        let detour_entry = (n_detours > 0 && entry != 0).then(|| {
+            os.write_text(stub, &detour::entry_stub_code(entry));
+            os.sync_icache_all_harts();
+            stub
+        });
+        let shared = shared.start..stub;
         Kprobes {
             os,
             detours,
+            detour_entry,
             detour_info: (0..n_detours).map(|_| Once::new()).collect(),
             jump_probes: AtomicBool::new(config.jump_probes),
             table: Table::new(config.max_points * 2),

@@ -55,13 +55,17 @@ pub(crate) extern "C" fn rkprobes_detour_hit(tf: &mut TrapFrame) {
     // SAFETY: only a detour's own `jal` enters here, with `ra` (saved as
     // the frame's pc) right after it.
     let pc = unsafe { detour::probed_addr(detour) };
-    let irqs_on = detour::frame_status(&mut tf.sstatus);
+    detour::frame_status(&mut tf.sstatus);
     tf.set_pc(pc);
     let hart = kp.hart();
     hart.enter();
-    let Some(point) = kp.table.lookup(pc) else {
+    // A point of another detour: this hart left for `detour` before the
+    // probe was removed, and the address has been probed anew since (a
+    // different instruction there, or a breakpoint probe now). It runs
+    // what its own detour was built for.
+    let Some(point) = kp.table.lookup(pc).filter(|p| p.detour == detour) else {
         hart.leave();
-        return removed_jump_probe(kp, detour, irqs_on, tf);
+        return removed_jump_probe(kp, detour, tf);
     };
     let nested = hart.nested();
     if pre_handlers(hart, point, tf, nested) == PreAction::Skip {
@@ -73,7 +77,7 @@ pub(crate) extern "C" fn rkprobes_detour_hit(tf: &mut TrapFrame) {
         Exec::OutOfLine if point.has_post && !nested => step_slot(hart, point, tf, nested),
         Exec::OutOfLine => {
             hart.leave();
-            detour::out_of_line(detour, irqs_on, &mut tf.sepc, &mut tf.sstatus);
+            detour::out_of_line(detour, &mut tf.sepc, &mut tf.sstatus);
         }
     }
 }
@@ -83,13 +87,13 @@ pub(crate) extern "C" fn rkprobes_detour_hit(tf: &mut TrapFrame) {
 #[cold]
 #[inline(never)]
 #[link_section = ".text.rkprobes"]
-fn removed_jump_probe(kp: &Kprobes, detour: usize, irqs_on: bool, tf: &mut TrapFrame) {
+fn removed_jump_probe(kp: &Kprobes, detour: usize, tf: &mut TrapFrame) {
     let Some((_, (_, prepared))) = kp.detour_at(detour) else {
         lost_detour(detour)
     };
     match prepared.exec {
         Exec::Simulate(op) => prepared.simulate(op, tf.pc(), tf),
-        Exec::OutOfLine => detour::out_of_line(detour, irqs_on, &mut tf.sepc, &mut tf.sstatus),
+        Exec::OutOfLine => detour::out_of_line(detour, &mut tf.sepc, &mut tf.sstatus),
     }
 }
 

@@ -126,6 +126,11 @@ impl Registry {
         self.detours_written * DETOUR_SIZE
     }
 
+    /// Detours that can still be written.
+    pub fn detours_free(&self, kp: &Kprobes) -> usize {
+        kp.detour_info.len() - self.detours_written
+    }
+
     /// The detour for a jump probe at `addr`, written (and its info set)
     /// if it is new. `None`: a breakpoint probe (jump probes off, the
     /// instruction too short or out of reach, the detour area full).
@@ -144,13 +149,8 @@ impl Registry {
         let i = self.detours_written;
         let info = kp.detour_info.get(i)?;
         let d = kp.detours.start + i * DETOUR_SIZE;
-        let code = detour::code(
-            prepared.insn,
-            addr,
-            d,
-            detour::common_entry(),
-            prepared.needs_slot(),
-        )?;
+        let entry = kp.detour_entry.unwrap_or_else(detour::common_entry);
+        let code = detour::code(prepared.insn, addr, d, entry, prepared.needs_slot())?;
         kp.os.write_text(d, &code);
         info.call_once(|| (addr, prepared));
         self.detour_of.insert(addr, d);

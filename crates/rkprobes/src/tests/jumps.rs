@@ -116,6 +116,40 @@ fn a_32_bit_instruction_gets_a_jal_to_its_detour() {
     h.unregister().expect("unregister");
 }
 
+/// A hart that left for a detour before its probe was removed, while the
+/// address got another instruction and a new probe (and detour), runs
+/// what its own detour was built for, not the new point.
+#[test]
+fn a_stale_detour_runs_its_own_instruction() {
+    let _g = exclusive();
+    let _j = Jumps::on();
+    let addr = os().addr("jumps", off::ADDI_ZERO);
+    let h = Kprobe::at(addr).register().expect("register");
+    let old = detour_of(addr);
+    h.unregister().expect("unregister");
+    // `beq a0, a1, +8` (simulated) where the `addi` was.
+    let beq = super::fake_text::BEQ_A0_A1_8;
+    os().write_text(addr, &beq.to_le_bytes());
+    let called = Arc::new(AtomicUsize::new(0));
+    let c = called.clone();
+    let h = Kprobe::at(addr)
+        .pre(move |_| {
+            c.fetch_add(1, Ordering::Relaxed);
+        })
+        .register()
+        .expect("register the new instruction");
+    let new = detour_of(addr);
+    let stale = detour_hit(old, SIE);
+    let fresh = detour_hit(new, SIE);
+    h.unregister().expect("unregister");
+    os().write_text(addr, &ADDI_A0_ZERO_1.to_le_bytes());
+    assert_ne!(new, old);
+    // The stale hart runs the `addi` copy; the new probe sees one hit.
+    assert_eq!(stale.sepc, old + IRQS_ON_AT);
+    assert_eq!(fresh.sepc, addr + 8, "beq with a0 == a1 taken");
+    assert_eq!(called.load(Ordering::Relaxed), 1);
+}
+
 #[test]
 fn simulated_and_skipped_hits_resume_where_the_frame_says() {
     let _g = exclusive();

@@ -11,8 +11,9 @@ pub type ProcessId = u64;
 /// Services for probes in user programs. Methods the hit path calls
 /// (`hart_id`, `current_process`, `read_user`) must not be kprobe targets.
 pub trait UprobeOs: Sync {
-    /// The calling hart's index (any value works; it spreads the hit
-    /// path's reader counters).
+    /// The calling hart's index: the same value every time on one hart
+    /// (it names the hart's reader counters, and tells a handler's own
+    /// registration attempt apart from another hart's).
     fn hart_id(&self) -> usize;
 
     /// The process the calling hart runs (the one that trapped).

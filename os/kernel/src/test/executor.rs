@@ -127,9 +127,10 @@ fn sleep_waits() -> TestResult {
         let slept = h.take_output().ok_or("a sleeper has no output")?;
         check!(slept >= n, "sleep_ticks({n}) returned after {slept} ticks");
         // A real wait was Pending once and woken by the deadline check. A
-        // short one (1,000 ticks = 100 us) may already be over at its first
-        // poll when every function is probed, so only long ones must wait.
-        let expected_polls = if n < 50_000 { 1 } else { 2 };
+        // short one may already be over at its first poll (every function
+        // probed, or the host descheduling a hart for milliseconds: `time`
+        // follows the host clock), so only the longest (20 ms) must wait.
+        let expected_polls = if n < 200_000 { 1 } else { 2 };
         check!(
             h.polls() >= expected_polls,
             "sleep_ticks({n}): {} polls",

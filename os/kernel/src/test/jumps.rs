@@ -20,6 +20,17 @@ asm_case!(
     "ret"
 );
 asm_case!(kt_jump_c_add, kt_jump_c_add_at, "", "c.add a0, a1", "ret");
+// A 32-bit load that can fault (`ld` would be compressed otherwise).
+asm_case!(
+    kt_jump_ld,
+    kt_jump_ld_at,
+    "",
+    ".option push\n.option norvc\nld a0, 0(a0)\n.option pop",
+    "ret\n.globl kt_jump_ld_recover\nkt_jump_ld_recover:\nli a0, 0x77\nret"
+);
+extern "C" {
+    static kt_jump_ld_recover: u8;
+}
 
 const CALLS: u64 = 1000;
 const SSTATUS_SPIE: usize = 1 << 5;
@@ -29,6 +40,11 @@ pub fn tests() -> Vec<Test> {
         Test::new("jumps::word_probe_is_a_jal_and_takes_no_trap", no_trap),
         Test::new("jumps::compressed_probe_keeps_its_breakpoint", breakpoint),
         Test::new("jumps::interrupt_state_survives_the_detour", irq_state),
+        Test::new(
+            "jumps::fault_in_detour_copy_reported_at_probe",
+            fault_in_copy
+        ),
+        Test::new("jumps::nested_jump_hit_counts_a_miss", nested),
     ]
 }
 
@@ -124,6 +140,74 @@ fn irq_state() -> TestResult {
     check_eq!((on, off), (3, 3));
     check!(still_on && still_off);
     check_eq!((saw_on, saw_off), (SSTATUS_SPIE, 0));
+    Ok(())
+}
+
+fn ld(addr: usize) -> usize {
+    // SAFETY: reads `addr`, which the callers either map or expect to fault
+    // (`expect_fault` resumes at `kt_jump_ld_recover`).
+    unsafe { kt_jump_ld(addr, 0) }
+}
+
+/// A fault in the detour's copy of the instruction is reported at the
+/// probe, with interrupts on and off, and the interrupt state is back
+/// after the fault is fixed up.
+fn fault_in_copy() -> TestResult {
+    // SAFETY: only the addresses of the asm labels are taken.
+    let (addr, recover) = (
+        at(unsafe { &kt_jump_ld_at }),
+        at(unsafe { &kt_jump_ld_recover }),
+    );
+    let p = Kprobe::at(addr).register().map_err(|e| format!("{e}"))?;
+    let jump = rkprobes::probes().iter().any(|i| i.addr == addr && i.jump);
+    let was_on = arch::irq_disable();
+    arch::irq_enable();
+    let mut r_on = 0;
+    let at_on = crate::trap::expect_fault(recover, || r_on = ld(0x10));
+    let still_on = irqs_on();
+    let (r_off, at_off, still_off) = {
+        let _irq = IrqGuard::new();
+        let mut r = 0;
+        let at = crate::trap::expect_fault(recover, || r = ld(0x10));
+        (r, at, !irqs_on())
+    };
+    if !was_on {
+        arch::irq_disable();
+    }
+    p.unregister().map_err(|e| format!("{e}"))?;
+    check!(jump);
+    check_eq!((r_on, r_off), (0x77, 0x77));
+    check_eq!((at_on, at_off), (Some(addr), Some(addr)));
+    check!(still_on && still_off);
+    Ok(())
+}
+
+/// A handler that runs code with its own jump probe: that hit is nested,
+/// counted as missed, and still computes the right result.
+fn nested() -> TestResult {
+    static OUTER: AtomicU64 = AtomicU64::new(0);
+    static INNER_RESULT: AtomicUsize = AtomicUsize::new(0);
+    // SAFETY: only the addresses of the asm labels are taken.
+    let (add_at, ld_at) = (
+        at(unsafe { &kt_jump_add_at }),
+        at(unsafe { &kt_jump_ld_at }),
+    );
+    let inner = Kprobe::at(add_at).register().map_err(|e| format!("{e}"))?;
+    let outer = Kprobe::at(ld_at)
+        .pre(|_: &mut TrapFrame| {
+            OUTER.fetch_add(1, SeqCst);
+            INNER_RESULT.store(add(5, 6), SeqCst);
+        })
+        .register()
+        .map_err(|e| format!("{e}"))?;
+    static X: usize = 0x1234;
+    let r = ld(&X as *const usize as usize);
+    let (hits, missed) = (inner.hits(), inner.missed());
+    inner.unregister().map_err(|e| format!("{e}"))?;
+    outer.unregister().map_err(|e| format!("{e}"))?;
+    check_eq!(r, 0x1234);
+    check_eq!(INNER_RESULT.load(SeqCst), 11);
+    check_eq!((OUTER.load(SeqCst), hits, missed), (1, 0, 1));
     Ok(())
 }
 

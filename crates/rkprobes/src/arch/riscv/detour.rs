@@ -7,7 +7,7 @@
 //! ```text
 //!  D + 0   addi sp, sp, -FRAME
 //!  D + 4   sd   ra, 8(sp)
-//!  D + 8   jal  ra, rkprobes_detour_entry   ra = D + 12 names the detour
+//!  D + 8   jal  ra, entry stub           ra = D + 12 names the detour
 //!  D + 12  <insn>                           out of line, irqs were on
 //!  D + 16  csrsi sstatus, SIE
 //!  D + 20  jal  x0, addr + 4
@@ -17,7 +17,9 @@
 //!  D + 36  ebreak                           handlers; the breakpoint path)
 //!  D + 40  .quad addr                       the probed address
 //! ```
-//! `rkprobes_detour_entry` finishes the frame with interrupts masked and
+//! The entry stub (next to the detours, so in `jal` reach; it jumps on to
+//! `rkprobes_detour_entry` wherever the kernel linked it) and the entry
+//! finish the frame with interrupts masked and
 //! calls `rkprobes_detour_hit`, which sets the frame's pc: the next pc of a
 //! simulated instruction, or `D + 12` / `D + 24` (with interrupts masked by
 //! `sret`) for one executed out of line. The out-of-line copy runs with
@@ -125,8 +127,12 @@ core::arch::global_asm!(
     .type rkprobes_detour_entry, @function
     .p2align 2
 rkprobes_detour_entry:
-    /* sp is already lowered by FRAME and ra saved at 8(sp); ra = D + 12. */
+    /* sp is already lowered by FRAME and ra saved at 8(sp); ra = D + 12.
+       The entry stub saves t0 itself and continues at the next label (see
+       `entry_stub_code`). */
     sd      t0, 5*8(sp)
+    .globl rkprobes_detour_entry_saved
+rkprobes_detour_entry_saved:
     csrrci  t0, sstatus, 2
     sd      t0, 33*8(sp)
     .irp i, 3,4,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
@@ -151,19 +157,51 @@ rkprobes_detour_entry:
 "#
 );
 
+/// Bytes of the stub detours enter the library through.
+pub const ENTRY_STUB_SIZE: usize = 32;
+
+/// The stub next to the detours (`jal` reach) that continues into the
+/// common entry at `entry` wherever it is: saves `t0` as the entry would,
+/// then jumps through a literal.
+/// ```text
+///  S + 0   sd   t0, 40(sp)
+///  S + 4   auipc t0, 0
+///  S + 8   ld   t0, 12(t0)      the literal at S + 16
+///  S + 12  jr   t0              -> `entry`
+///  S + 16  .quad entry
+/// ```
+/// `entry` is `rkprobes_detour_entry_saved`, past the entry's own save of
+/// `t0`.
+pub fn entry_stub_code(entry: usize) -> [u8; ENTRY_STUB_SIZE] {
+    const SD_T0_40_SP: u32 = 1 << 25 | 5 << 20 | 2 << 15 | 3 << 12 | 8 << 7 | 0x23;
+    const AUIPC_T0_0: u32 = 5 << 7 | 0x17;
+    const LD_T0_12_T0: u32 = 12 << 20 | 5 << 15 | 3 << 12 | 5 << 7 | 0x03;
+    const JR_T0: u32 = 5 << 15 | 0x67;
+    let mut out = [0u8; ENTRY_STUB_SIZE];
+    for (i, w) in [SD_T0_40_SP, AUIPC_T0_0, LD_T0_12_T0, JR_T0]
+        .iter()
+        .enumerate()
+    {
+        out[i * 4..i * 4 + 4].copy_from_slice(&w.to_le_bytes());
+    }
+    out[16..24].copy_from_slice(&(entry as u64).to_le_bytes());
+    out
+}
+
 /// On hosts the entry is not built: host tests that play a jump probe's
 /// hit set an address in reach here (0: no jump probes).
 #[cfg(not(target_arch = "riscv64"))]
 pub static HOST_ENTRY: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
 
-/// Address of the common detour entry.
+/// Address of the common detour entry, past its save of `t0` (where the
+/// entry stub continues).
 pub fn common_entry() -> usize {
     #[cfg(target_arch = "riscv64")]
     {
         extern "C" {
-            fn rkprobes_detour_entry();
+            fn rkprobes_detour_entry_saved();
         }
-        rkprobes_detour_entry as *const () as usize
+        rkprobes_detour_entry_saved as *const () as usize
     }
     #[cfg(not(target_arch = "riscv64"))]
     {
@@ -177,29 +215,24 @@ const SSTATUS_SPP: usize = 1 << 8;
 
 /// Turns the `sstatus` the entry saved (the live value at the probe) into
 /// what a trap frame holds: previous mode S, SPIE = the interrupt state at
-/// the probe, SIE clear. Returns whether interrupts were enabled.
+/// the probe, SIE clear.
 #[inline(always)]
-pub fn frame_status(tf_sstatus: &mut usize) -> bool {
+pub fn frame_status(tf_sstatus: &mut usize) {
     let on = *tf_sstatus & SSTATUS_SIE != 0;
     let mut s = (*tf_sstatus & !(SSTATUS_SIE | SSTATUS_SPIE)) | SSTATUS_SPP;
     if on {
         s |= SSTATUS_SPIE;
     }
     *tf_sstatus = s;
-    on
 }
 
 /// The frame's pc and status to run the out-of-line copy of the detour at
-/// `detour`: the copy matching the interrupt state, entered with
-/// interrupts masked.
+/// `detour`: the copy matching the interrupt state the frame asks for
+/// (SPIE: a handler may have changed it), entered with interrupts masked.
 #[inline(always)]
-pub fn out_of_line(detour: usize, irqs_were_on: bool, sepc: &mut usize, sstatus: &mut usize) {
-    *sepc = detour
-        + if irqs_were_on {
-            IRQS_ON_AT
-        } else {
-            IRQS_OFF_AT
-        };
+pub fn out_of_line(detour: usize, sepc: &mut usize, sstatus: &mut usize) {
+    let on = *sstatus & SSTATUS_SPIE != 0;
+    *sepc = detour + if on { IRQS_ON_AT } else { IRQS_OFF_AT };
     *sstatus &= !SSTATUS_SPIE;
 }
 
@@ -270,16 +303,29 @@ mod tests {
     }
 
     #[test]
+    fn entry_stub_saves_t0_and_jumps_through_its_literal() {
+        let c = entry_stub_code(0x8020_1234);
+        let w = |i: usize| u32::from_le_bytes(c[i..i + 4].try_into().unwrap());
+        let names: [&str; 4] = core::array::from_fn(|i| decode(insn(w(4 * i))).mnemonic);
+        assert_eq!(names, ["sd", "auipc", "ld", "jalr"]);
+        assert_eq!(w(0), 0x0251_3423, "sd t0, 40(sp)");
+        assert_eq!(w(8) >> 20, 12, "ld from auipc + 12 = the literal");
+        assert_eq!(c[16..24], 0x8020_1234u64.to_le_bytes());
+    }
+
+    #[test]
     fn frame_status_looks_like_a_trap() {
         let mut s = SSTATUS_SIE | 1 << 18;
-        assert!(frame_status(&mut s));
+        frame_status(&mut s);
         assert_eq!(s, SSTATUS_SPIE | SSTATUS_SPP | 1 << 18);
         let mut s = SSTATUS_SPIE;
-        assert!(!frame_status(&mut s));
+        frame_status(&mut s);
         assert_eq!(s, SSTATUS_SPP);
         let (mut pc, mut st) = (0, SSTATUS_SPIE | SSTATUS_SPP);
-        out_of_line(0x1000, true, &mut pc, &mut st);
+        out_of_line(0x1000, &mut pc, &mut st);
         assert_eq!((pc, st), (0x1000 + IRQS_ON_AT, SSTATUS_SPP));
+        out_of_line(0x1000, &mut pc, &mut st);
+        assert_eq!((pc, st), (0x1000 + IRQS_OFF_AT, SSTATUS_SPP));
         assert_eq!(fault_in_copy(IRQS_OFF_AT), Some(false));
         assert_eq!(fault_in_copy(STEP_AT), None);
     }
