@@ -75,6 +75,11 @@ fn explain(e: ProbeInstallError) -> String {
             ": kprobe 0.6 refuses auipc, jal, jalr, branches, fence and system \
              instructions (it neither simulates nor relocates them)"
         }
+        // Its 16-bit decoder's verdict on quadrant 1, funct3 1/5/6/7.
+        ProbeInstallError::UnsafeInstruction => {
+            ": kprobe 0.6 refuses c.j, c.beqz, c.bnez (and c.addiw, which it \
+             takes for RV32's c.jal) as PC-relative"
+        }
         _ => "",
     };
     alloc::format!("{e:?}{why}")
