@@ -8,7 +8,7 @@ use super::layout::{self, SlotTrap, SLOT_PAGE_SIZE};
 use super::state::{ProcState, Snapshot, UPoint};
 use super::Uprobes;
 use crate::arch::current::{breakpoint, Exec, TrapFrame};
-use crate::point::{EntryAction, PreAction, ProbeType, RetData};
+use crate::point::{EntryAction, Pre, PreAction, ProbeType, RetData};
 use core::sync::atomic::Ordering;
 
 impl Uprobes {
@@ -86,6 +86,7 @@ impl Uprobes {
             } else {
                 probe.hits.fetch_add(1, Ordering::Relaxed);
                 match &probe.pre {
+                    Some(Pre::Fn(f)) => self.published.in_handler(hart, || f(cx)),
                     Some(pre) => self
                         .published
                         .in_handler(hart, || pre.call(cx, &mut [0; 4]).0),
@@ -113,8 +114,7 @@ impl Uprobes {
                 // Straight back from the slot unless a post handler must
                 // see the result (then the slot's breakpoint returns here).
                 let slot = state.slot_va + layout::slot_offset(point.slot);
-                let jump = !point.has_post
-                    && layout::jump_back(point.prepared.insn, slot, point.addr).is_some();
+                let jump = !point.has_post && layout::in_reach(slot, point.addr);
                 cx.set_pc(
                     slot + if jump {
                         layout::JUMP_AT

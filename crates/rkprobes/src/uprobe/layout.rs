@@ -40,6 +40,14 @@ pub fn jump_back(insn: Insn, slot: usize, addr: usize) -> Option<u32> {
     jal(0, slot + JUMP_AT + insn.len(), addr + insn.len())
 }
 
+/// Whether the jump copy of a slot at `slot` reaches back to `addr` (a
+/// cheap form of `jump_back(..).is_some()` for the hit path).
+#[inline(always)]
+pub fn in_reach(slot: usize, addr: usize) -> bool {
+    // Both ends move by the same instruction length; keep a margin for it.
+    slot.abs_diff(addr) < (1 << 20) - SLOT_SIZE
+}
+
 /// The bytes of the slot at `slot` for `insn` probed at `addr`. Without a
 /// reachable jump the first copy also ends in `ebreak` (and is not used).
 pub fn slot_code(insn: Insn, slot: usize, addr: usize) -> [u8; SLOT_SIZE] {
@@ -159,6 +167,20 @@ mod tests {
         let far = slot_code(add, 0x3fff_f010, addr);
         assert_eq!(far[4..8], EBREAK.to_le_bytes());
         assert!(jump_back(add, 0x3fff_f010, addr).is_none());
+        // The hit path's quick test agrees with the encoder at the edges.
+        let addr = 0x4000_0000;
+        for slot in [
+            addr - (1 << 20) + 64,
+            addr - (1 << 20) - 64,
+            addr + (1 << 20) - 64,
+            0xf010,
+        ] {
+            assert_eq!(
+                in_reach(slot, addr),
+                jump_back(add, slot, addr).is_some(),
+                "{slot:#x}"
+            );
+        }
     }
 
     #[test]
