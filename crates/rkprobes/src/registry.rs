@@ -172,6 +172,12 @@ pub(crate) fn check_addr(kp: &Kprobes, addr: usize) -> Result<(Prepared, usize)>
         return Err(Error::Blacklisted { addr });
     }
     let func = kp.os.symbol_at(addr).ok_or(Error::NoFunction { addr })?;
+    // The library's own code outside its blacklisted sections (handler
+    // adapters, generic code the kernel instantiates) runs in the hit
+    // path: a probe there could only count nested misses.
+    if is_library_code(func.name) {
+        return Err(Error::Blacklisted { addr });
+    }
     // Walk from the function's start; where a probe already sits, the text
     // holds a breakpoint, so take the original instruction's length.
     let mut at = func.addr;
@@ -207,6 +213,12 @@ pub(crate) fn check_addr(kp: &Kprobes, addr: usize) -> Result<(Prepared, usize)>
         }
     })?;
     Ok((prepared, func.addr))
+}
+
+/// Whether a (demangled) function name is the library's own code.
+pub(crate) fn is_library_code(name: &str) -> bool {
+    let name = name.trim_start_matches('<');
+    name.starts_with("rkprobes::")
 }
 
 fn not_in_handler(kp: &Kprobes) -> Result<()> {

@@ -218,3 +218,23 @@ fn walk_uses_the_original_length_of_probed_instructions() {
     }
     assert_eq!(os().bytes(f.addr, f.size), os().pristine(f.addr, f.size));
 }
+
+/// The library's own code (here a handler adapter the kernel instantiates)
+/// is refused like the OS's blacklist, and the text stays as it was.
+#[test]
+fn library_code_is_blacklisted() {
+    let _g = shared();
+    let addr = os().addr("rkprobes::api::Kprobe::pre::{{closure}}", 0);
+    let before = os().bytes(addr, 4);
+    assert_eq!(
+        Kprobe::at(addr).register().err(),
+        Some(Error::Blacklisted { addr })
+    );
+    assert_eq!(os().bytes(addr, 4), before);
+    assert!(crate::registry::is_library_code(
+        "<rkprobes::Foo as core::fmt::Debug>::fmt"
+    ));
+    assert!(!crate::registry::is_library_code(
+        "kernel::rkprobes_os::hart_id"
+    ));
+}

@@ -20,6 +20,7 @@ mod async_row;
 mod hook;
 mod kprobe06;
 mod measure;
+mod ret_scaling;
 mod rows;
 mod targets;
 mod tracer;
@@ -87,6 +88,7 @@ pub fn run() -> u32 {
     }
     // Rows only rkprobes can have: async probes and uprobes.
     let floor = run_library(&tracer::Rkprobes, &mut report);
+    ret_scaling::rows(floor, &mut report);
     async_row::row(floor, &mut report);
     user_rows::rows(&mut report);
     match kprobe06::Kprobe06::new() {

@@ -126,7 +126,7 @@ pub fn trap_floor(impl_name: &str, report: &mut Report) -> f64 {
 }
 
 /// Cost per hit of one probe on `target`, with `others` already registered.
-fn hit_cost<T: Tracer>(
+pub(super) fn hit_cost<T: Tracer>(
     t: &T,
     target: Target,
     handlers: Handlers,
