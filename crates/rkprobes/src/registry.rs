@@ -394,7 +394,12 @@ pub(crate) fn remove_many(kp: &Kprobes, reg: &mut Registry, ids: &[u64]) -> Vec<
         let gone = |p: &Arc<Probe>| idxs.iter().any(|&i| ids[i] == p.id);
         let rest: Vec<Arc<Probe>> = old.probes.iter().filter(|p| !gone(p)).cloned().collect();
         if rest.is_empty() {
-            disarm.push((*addr, arch::breakpoint::disarm(old.prepared.insn, *addr)));
+            // What `install_many` armed: the detour's `jal`, or a breakpoint.
+            let seq = match detour::jump_to(*addr, old.detour).filter(|_| old.detour != 0) {
+                Some(jal) => arch::breakpoint::disarm_from(old.prepared.insn, *addr, jal),
+                None => arch::breakpoint::disarm(old.prepared.insn, *addr),
+            };
+            disarm.push((*addr, seq));
             emptied.push((*addr, if old.detour == 0 { old.slot } else { 0 }));
         } else {
             let point = ProbePoint::new(*addr, old.prepared, (old.slot, old.detour), rest.into());

@@ -1,14 +1,16 @@
 //! Breakpoint encodings and the order in which they are written.
 //!
 //! A 16-bit instruction is replaced by `c.ebreak` in one aligned 16-bit
-//! store, a 32-bit one at a 4-byte aligned address by `ebreak` in one
-//! aligned 32-bit store. A 32-bit instruction at an address that is 2 mod 4
-//! cannot be replaced in one store that another hart's fetch sees whole. So
-//! it is written parcel by parcel, with a sync of every hart in between,
-//! such that at every moment the bytes at `addr` decode as the original
-//! instruction, as `c.ebreak` (the stale upper parcel is never executed) or
-//! as `ebreak`: a hart either runs the original or traps at `addr`, never a
-//! torn instruction.
+//! store. A 32-bit one (by `ebreak`, or a jump probe's `jal`) is written
+//! parcel by parcel, with a sync of every hart in between, such that at
+//! every moment the bytes at `addr` decode as the original instruction, as
+//! `c.ebreak` (the stale upper parcel is never executed) or as the new
+//! one: a hart either runs the original, traps at `addr` or takes the
+//! jump, never a torn instruction. That holds at 4-byte aligned addresses
+//! too: a fetch may read the two parcels of a word at different times
+//! (QEMU's translator does, and the base ISA does not promise otherwise),
+//! so one word store is not enough; where only one parcel changes, one
+//! parcel store is.
 
 use super::insn::{insn_len, Insn, C_EBREAK, EBREAK};
 
@@ -29,13 +31,6 @@ impl Store {
             offset,
             bytes: [b[0], b[1], 0, 0],
             len: 2,
-        }
-    }
-    fn word(v: u32) -> Self {
-        Store {
-            offset: 0,
-            bytes: v.to_le_bytes(),
-            len: 4,
         }
     }
     pub fn bytes(&self) -> &[u8] {
@@ -96,23 +91,49 @@ pub fn arm(orig: Insn, addr: usize) -> PatchSeq {
 /// `c.ebreak`: a hart sees the original, `c.ebreak` or `new`.
 pub fn arm_with(orig: Insn, addr: usize, new: Insn) -> PatchSeq {
     debug_assert!(!orig.is_compressed() && !new.is_compressed());
-    if addr.is_multiple_of(4) {
-        return PatchSeq::one(Store::word(new.raw()));
+    replace_32(orig.raw(), new.raw(), addr)
+}
+
+/// Stores that turn the 32-bit `from` at `addr` into the 32-bit `to`.
+///
+/// Even at a 4-byte aligned address one word store is not enough: an
+/// instruction fetch may read the two parcels at different times (QEMU's
+/// TCG translator does: two 16-bit loads), and a hart that sees the low
+/// parcel of one instruction with the high parcel of the other runs a
+/// third one (`add` + the upper half of a `jal` is an ALU op on other
+/// registers, `jal`'s lower half + `beq`'s upper half jumps anywhere).
+/// A store of one parcel is seen whole, so a word whose parcels both
+/// change goes through `c.ebreak` as at 2 mod 4: with a sync of every
+/// hart between the stores, a hart sees `from`, `c.ebreak` or `to`.
+fn replace_32(from: u32, to: u32, addr: usize) -> PatchSeq {
+    let (flo, fhi) = parcels(from);
+    let (lo, hi) = parcels(to);
+    if addr.is_multiple_of(4) && fhi == hi {
+        return PatchSeq::one(Store::parcel(0, lo));
     }
-    let (lo, hi) = parcels(new.raw());
+    if addr.is_multiple_of(4) && flo == lo {
+        return PatchSeq::one(Store::parcel(2, hi));
+    }
     PatchSeq::through_c_ebreak(lo, hi)
+}
+
+/// Stores that turn the breakpoint (or jump probe's `jal`, `armed`) at
+/// `addr` back into `orig`.
+pub fn disarm_from(orig: Insn, addr: usize, armed: Insn) -> PatchSeq {
+    let (lo, _) = parcels(orig.raw());
+    if orig.is_compressed() {
+        return PatchSeq::one(Store::parcel(0, lo));
+    }
+    replace_32(armed.raw(), orig.raw(), addr)
 }
 
 /// Stores that turn the breakpoint at `addr` back into `orig`.
 pub fn disarm(orig: Insn, addr: usize) -> PatchSeq {
-    let (lo, hi) = parcels(orig.raw());
-    if orig.is_compressed() {
-        return PatchSeq::one(Store::parcel(0, lo));
-    }
-    if addr.is_multiple_of(4) {
-        return PatchSeq::one(Store::word(orig.raw()));
-    }
-    PatchSeq::through_c_ebreak(lo, hi)
+    disarm_from(orig, addr, ebreak())
+}
+
+fn ebreak() -> Insn {
+    Insn::from_parcels(EBREAK as u16, (EBREAK >> 16) as u16).unwrap()
 }
 
 /// True if the parcel(s) are `ebreak` or `c.ebreak`.
@@ -166,13 +187,55 @@ mod tests {
         assert_eq!(mem, original);
     }
 
+    /// An instruction fetch may read the two parcels of an aligned word at
+    /// different times (QEMU's translator does): every mix of old and new
+    /// parcels a fetch can see must be the old word, a breakpoint or the
+    /// new word.
+    fn no_torn_state(from: u32, to: u32, seq: &PatchSeq) {
+        let mut mem = from.to_le_bytes();
+        let ok = |m: [u8; 4]| {
+            let (lo, hi) = parcels_of(&m);
+            lo == C_EBREAK || u32::from_le_bytes(m) == from || u32::from_le_bytes(m) == to
+        };
+        for step in seq.steps() {
+            let before = mem;
+            apply(&mut mem, step);
+            // A fetch that read the low parcel before the store and the
+            // high one after it, or the other way round.
+            let (bl, bh) = parcels_of(&before);
+            let (al, ah) = parcels_of(&mem);
+            for (lo, hi) in [(bl, ah), (al, bh), (al, ah)] {
+                let m = (lo as u32 | (hi as u32) << 16).to_le_bytes();
+                assert!(ok(m), "{from:#x} -> {to:#x}: {:#x}", u32::from_le_bytes(m));
+            }
+        }
+        assert_eq!(u32::from_le_bytes(mem), to);
+    }
+
     #[test]
-    fn aligned_32_bit_is_one_word_store() {
-        let orig = Insn::from_parcels(0x0513, 0x0010).unwrap();
+    fn aligned_32_bit_goes_through_c_ebreak() {
+        let orig = Insn::from_parcels(0x0593, 0x0020).unwrap(); // addi a1, zero, 2
         let seq = arm(orig, 0x1000);
+        assert_eq!(seq.steps().len(), 3);
+        no_torn_state(orig.raw(), EBREAK, &seq);
+        no_torn_state(EBREAK, orig.raw(), &disarm(orig, 0x1000));
+        // addi a0, zero, 1 shares its upper parcel with ebreak.
+        let orig = Insn::from_parcels(0x0513, 0x0010).unwrap();
+        assert_eq!(arm(orig, 0x1000).steps().len(), 1);
+        no_torn_state(orig.raw(), EBREAK, &arm(orig, 0x1000));
+        no_torn_state(EBREAK, orig.raw(), &disarm(orig, 0x1000));
+        // add a0, a0, a1 <-> a jump probe's jal (the smp churn's torn
+        // words: 0x70d40533 and 0x00b5506f).
+        let add = Insn::from_parcels(0x0533, 0x00b5).unwrap();
+        let jal = Insn::from_parcels(0x506f, 0x5554).unwrap();
+        no_torn_state(add.raw(), jal.raw(), &arm_with(add, 0x1000, jal));
+        no_torn_state(jal.raw(), add.raw(), &disarm_from(add, 0x1000, jal));
+        // One parcel changes: one parcel store.
+        let same_hi = Insn::from_parcels(0x0073, 0x0010).unwrap();
+        let other = Insn::from_parcels(0x0533, 0x0010).unwrap();
+        let seq = arm_with(other, 0x1000, same_hi);
         assert_eq!(seq.steps().len(), 1);
-        assert_eq!(seq.steps()[0].bytes(), EBREAK.to_le_bytes());
-        assert_eq!(disarm(orig, 0x1000).steps()[0].bytes(), orig.to_bytes());
+        no_torn_state(other.raw(), same_hi.raw(), &seq);
     }
 
     #[test]
