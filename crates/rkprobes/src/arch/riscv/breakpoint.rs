@@ -194,7 +194,7 @@ mod tests {
     fn no_torn_state(from: u32, to: u32, seq: &PatchSeq) {
         let mut mem = from.to_le_bytes();
         let ok = |m: [u8; 4]| {
-            let (lo, hi) = parcels_of(&m);
+            let (lo, _) = parcels_of(&m);
             lo == C_EBREAK || u32::from_le_bytes(m) == from || u32::from_le_bytes(m) == to
         };
         for step in seq.steps() {
