@@ -39,6 +39,11 @@ fn work(o: usize) -> usize {
     uos().sym(A, "work") + o
 }
 
+/// A uretprobe on `work` of program A, to be given handlers.
+fn work_uretprobe() -> Uprobe {
+    Uprobe::new(A).symbol("work").kind(ProbeType::SyncFunc)
+}
+
 #[test]
 fn hit_runs_pre_and_post_handlers_around_the_instruction() {
     let _w = world();
@@ -228,12 +233,7 @@ fn uretprobe_return_restores_ra_and_runs_the_return_handler() {
     let _w = world();
     let pid = start(A);
     let (seen, f) = recorder();
-    let h = Uprobe::new(A)
-        .symbol("work")
-        .kind(ProbeType::SyncFunc)
-        .post(f)
-        .register()
-        .unwrap();
+    let h = work_uretprobe().post(f).register().unwrap();
     let mut tf = frame(work(0));
     hit(pid, &mut tf);
     assert!(taken(&seen).is_empty(), "return handler ran at entry");
@@ -269,12 +269,7 @@ fn nested_calls_return_to_their_own_callers() {
     let _w = world();
     let pid = start(A);
     let (seen, f) = recorder();
-    let h = Uprobe::new(A)
-        .symbol("work")
-        .kind(ProbeType::SyncFunc)
-        .post(f)
-        .register()
-        .unwrap();
+    let h = work_uretprobe().post(f).register().unwrap();
     let mut outer = frame(work(0));
     hit(pid, &mut outer);
     // `work` calls itself from work+0x20 with a deeper stack.
@@ -343,11 +338,7 @@ fn cancelled_entry_leaves_ra_alone() {
 fn full_pool_of_calls_counts_a_miss_and_runs_unprobed() {
     let _w = world();
     let pid = start(A);
-    let h = Uprobe::new(A)
-        .symbol("work")
-        .kind(ProbeType::SyncFunc)
-        .register()
-        .unwrap();
+    let h = work_uretprobe().register().unwrap();
     for depth in 0..MAX_INSTANCES {
         let mut tf = frame(work(0));
         tf.x[SP] = STACK - 0x40 * depth;
@@ -368,12 +359,7 @@ fn return_after_unregister_still_reaches_the_caller() {
     let _w = world();
     let pid = start(A);
     let (seen, f) = recorder();
-    let h = Uprobe::new(A)
-        .symbol("work")
-        .kind(ProbeType::SyncFunc)
-        .post(f)
-        .register()
-        .unwrap();
+    let h = work_uretprobe().post(f).register().unwrap();
     let mut tf = frame(work(0));
     hit(pid, &mut tf);
     h.unregister().unwrap();
@@ -387,12 +373,7 @@ fn forked_child_returns_through_the_calls_in_flight_it_inherited() {
     let _w = world();
     let parent = start(A);
     let (seen, f) = recorder();
-    let h = Uprobe::new(A)
-        .symbol("work")
-        .kind(ProbeType::SyncFunc)
-        .post(f)
-        .register()
-        .unwrap();
+    let h = work_uretprobe().post(f).register().unwrap();
     let mut tf = frame(work(0));
     hit(parent, &mut tf);
     let child = fork(parent);
@@ -411,11 +392,7 @@ fn forked_child_returns_through_the_calls_in_flight_it_inherited() {
 fn trampoline_trap_without_a_call_is_not_owned() {
     let _w = world();
     let pid = start(A);
-    let h = Uprobe::new(A)
-        .symbol("work")
-        .kind(ProbeType::SyncFunc)
-        .register()
-        .unwrap();
+    let h = work_uretprobe().register().unwrap();
     let mut tf = frame(SLOT_VA);
     assert!(!trap(pid, &mut tf));
     assert_eq!(tf.pc(), SLOT_VA);
