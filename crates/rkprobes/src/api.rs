@@ -188,12 +188,16 @@ pub fn register_many(builders: Vec<Kprobe>) -> Vec<Result<ProbeHandle>> {
 pub fn unregister_many(handles: Vec<ProbeHandle>) -> Vec<Result<()>> {
     let mut ids: Vec<u64> = handles.iter().map(|h| h.id()).collect();
     let n = ids.len();
-    ids.extend(crate::asyncprobe::take_companions(&ids));
     let Some(kp) = global::get() else {
         return ids.iter().map(|_| Err(Error::NotInitialized)).collect();
     };
+    // The registry first: an async probe's companions are taken only when
+    // they will be removed with it.
     let mut results = match kp.registry() {
-        Ok(mut reg) => registry::remove_many(kp, &mut reg, &ids),
+        Ok(mut reg) => {
+            ids.extend(crate::asyncprobe::take_companions(&ids));
+            registry::remove_many(kp, &mut reg, &ids)
+        }
         Err(e) => ids.iter().map(|_| Err(e)).collect(),
     };
     // Results for the handles given, not for their async companions.
@@ -246,8 +250,8 @@ impl ProbeHandle {
 pub fn unregister_id(id: u64) -> Result<()> {
     let kp = global::get().ok_or(Error::NotInitialized)?;
     let mut ids = alloc::vec![id];
-    ids.extend(crate::asyncprobe::take_companions(&ids));
     let mut reg = kp.registry()?;
+    ids.extend(crate::asyncprobe::take_companions(&ids));
     registry::remove_many(kp, &mut reg, &ids)
         .into_iter()
         .next()
@@ -333,7 +337,8 @@ fn info(kp: &Kprobes, p: &Probe) -> ProbeInfo {
 /// Whether addresses probed from now on may get jump probes (a `jal` to a
 /// detour, no trap per hit) where the architecture allows; off: always a
 /// breakpoint. Probes already placed keep their kind. Returns the previous
-/// setting. The initial one is `Config::jump_probes`.
+/// setting. The initial one is `Config::jump_probes`; if that was off, no
+/// detour area was set aside and turning this on changes nothing.
 pub fn set_jump_probes(on: bool) -> bool {
     global::get().is_some_and(|kp| kp.jump_probes.swap(on, Ordering::Relaxed))
 }

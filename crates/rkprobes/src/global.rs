@@ -112,7 +112,9 @@ impl Kprobes {
     /// The registry, for changes. A probe handler must not wait for it: the
     /// holder may be waiting for this hart to leave its probe.
     pub fn registry(&self) -> Result<MutexGuard<'_, Registry>> {
-        if self.hart().is_inside() {
+        // `nested`: a return handler runs outside the hit path proper.
+        let hart = self.hart();
+        if hart.is_inside() || hart.nested() {
             return Err(Error::InHandler);
         }
         Ok(self.registry.lock())
@@ -121,7 +123,8 @@ impl Kprobes {
     /// The registry, for reading; `None` from inside a handler while
     /// another hart holds it.
     pub fn registry_read(&self) -> Option<MutexGuard<'_, Registry>> {
-        if self.hart().is_inside() {
+        let hart = self.hart();
+        if hart.is_inside() || hart.nested() {
             return self.registry.try_lock();
         }
         Some(self.registry.lock())

@@ -1,4 +1,7 @@
-//! The hit path: what runs when a hart traps on a probe's breakpoint.
+//! The hit path: what runs when a hart traps on a probe's breakpoint
+//! (`handle_breakpoint`) or enters a jump probe's detour
+//! (`rkprobes_detour_hit`); return probes come back through
+//! `retprobe::rkprobes_ret_handler`.
 //!
 //! No lock is taken (besides a seed handler's own mutex) and nothing is
 //! allocated: the point is found in the lock-free table, per-hart state
@@ -101,6 +104,7 @@ fn removed_jump_probe(kp: &Kprobes, detour: usize, tf: &mut TrapFrame) {
 /// set: there is no address to resume at if that is broken.
 #[cold]
 #[inline(never)]
+#[link_section = ".text.rkprobes"]
 fn lost_detour(detour: usize) -> ! {
     panic!("rkprobes: entered a detour that was never written ({detour:#x})")
 }
@@ -258,18 +262,10 @@ fn removed_probe(kp: &Kprobes, hart: &HartState, tf: &mut TrapFrame) -> bool {
 /// The breakpoint after a slot's instruction: resume after the probe.
 #[link_section = ".text.rkprobes"]
 fn finish_step(kp: &Kprobes, hart: &HartState, tf: &mut TrapFrame) -> bool {
-    let scratch = kp.scratch_slot();
-    if (scratch..scratch + arch::SLOT_SIZE).contains(&tf.pc()) {
-        let Some((addr, len, irqs_were_on)) = hart.take_scratch_step() else {
-            return false;
-        };
-        arch::restore_irqs(tf, irqs_were_on);
-        tf.set_pc(addr + len);
-        hart.leave();
-        return true;
-    }
+    // A point's step (the common case) or the rare scratch step: never
+    // both, the slot runs with interrupts masked.
     let Some(step) = hart.take_step() else {
-        return false;
+        return finish_scratch_step(kp, hart, tf);
     };
     // SAFETY: the point stays alive while this hart is `inside`, which it
     // has been since `begin_step`.
@@ -283,6 +279,23 @@ fn finish_step(kp: &Kprobes, hart: &HartState, tf: &mut TrapFrame) -> bool {
     if point.has_post && !step.nested {
         run_post(hart, point, tf);
     }
+    hart.leave();
+    true
+}
+
+#[cold]
+#[inline(never)]
+#[link_section = ".text.rkprobes"]
+fn finish_scratch_step(kp: &Kprobes, hart: &HartState, tf: &mut TrapFrame) -> bool {
+    let scratch = kp.scratch_slot();
+    if !(scratch..scratch + arch::SLOT_SIZE).contains(&tf.pc()) {
+        return false;
+    }
+    let Some((addr, len, irqs_were_on)) = hart.take_scratch_step() else {
+        return false;
+    };
+    arch::restore_irqs(tf, irqs_were_on);
+    tf.set_pc(addr + len);
     hart.leave();
     true
 }
@@ -330,6 +343,7 @@ pub fn kprobes_trap_handler(tf: &mut TrapFrame) {
 /// Counts and reports a breakpoint nobody owns, and steps over it.
 #[cold]
 #[inline(never)]
+#[link_section = ".text.rkprobes"]
 fn report_unowned(tf: &mut TrapFrame) {
     let pc = tf.pc();
     if let Some(kp) = global::get() {

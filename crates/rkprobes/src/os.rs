@@ -36,7 +36,9 @@ pub trait KprobeOs: Sync {
     fn sync_icache_all_harts(&self);
 
     /// Makes earlier `write_text`s visible to this hart's own instruction
-    /// fetch (RISC-V: `fence.i`). Called from the hit path.
+    /// fetch (RISC-V: `fence.i`). Called from the hit path, interrupts
+    /// masked: the default (a sync of every hart) is correct but slow and
+    /// may wait on other harts from a trap; implement it.
     fn sync_icache_local(&self) {
         self.sync_icache_all_harts();
     }

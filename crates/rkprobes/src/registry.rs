@@ -298,14 +298,12 @@ pub(crate) fn install_many(
             false => 0,
         };
         let slot = match (prepared.needs_slot(), detour) {
+            _ if reg.points >= reg.max_points => None,
             (false, _) => Some(0),
             (true, 0) => reg.alloc_slots(1),
             (true, d) => Some(d + detour::STEP_AT),
         };
-        let (Some(slot), true) = (slot, reg.points < reg.max_points) else {
-            if let Some(s) = slot.filter(|&s| s != 0 && detour == 0) {
-                reg.free_slots(s, 1);
-            }
+        let Some(slot) = slot else {
             idxs.iter().for_each(|&i| results[i] = Err(Error::NoSpace));
             continue;
         };

@@ -49,8 +49,8 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 /// symbol hashes, i.e. on the build: `AsyncProbe` finds a glue by name.
 struct Mark<const ID: usize>;
 
-/// Marks dropped while still held, by target (only cancelled or unfinished
-/// futures drop a mark before the end of their body).
+/// Marks dropped, by target: what makes each `Mark<ID>`'s drop (and so
+/// each glue) code of its own; nothing reads it.
 static MARKS_DROPPED: [AtomicUsize; 4] = [const { AtomicUsize::new(0) }; 4];
 
 impl<const ID: usize> Drop for Mark<ID> {

@@ -80,7 +80,6 @@ fn arm() -> TestResult {
     let checksum = text_checksum();
     let mut why: BTreeMap<String, usize> = BTreeMap::new();
     let mut builders = Vec::new();
-    let mut names = Vec::new();
     for sym in symbols::all() {
         if let Some((_, r)) = EXCLUDED_PREFIXES
             .iter()
@@ -94,17 +93,13 @@ fn arm() -> TestResult {
                 RETURNS.fetch_add(1, Relaxed);
             }),
         );
-        names.push(sym.name);
     }
     let total = symbols::count();
     let mut handles = Vec::new();
-    for (r, name) in rkprobes::register_many(builders).into_iter().zip(names) {
+    for r in rkprobes::register_many(builders) {
         match r {
             Ok(h) => handles.push(h),
-            Err(e) => {
-                *why.entry(reason(&e)).or_default() += 1;
-                let _ = name;
-            }
+            Err(e) => *why.entry(reason(&e)).or_default() += 1,
         }
     }
     println!(

@@ -104,6 +104,7 @@ fn recursion() -> TestResult {
 
 fn four_harts() -> TestResult {
     const CALLS: usize = 2_000;
+    check_eq!(crate::smp::online(), 4);
     let bad = Arc::new(AtomicUsize::new(0));
     let returns = Arc::new(AtomicUsize::new(0));
     let (b2, r2) = (bad.clone(), returns.clone());

@@ -490,7 +490,7 @@ fn bad_requests() -> TestResult {
         err(Uprobe::new(UPROBED).offset(text.end - text.start)),
         Some(Error::OutsideText { addr: text.end })
     );
-    // step+0x10 is the middle of the 32-bit `lui` at step+0xe... (0x106fe).
+    // step+0x12 is the middle of the 32-bit `lui` at step+0x10 (0x106fe).
     check_eq!(
         err(Uprobe::new(UPROBED).symbol("step+0x12")),
         Some(Error::NotInstructionBoundary {

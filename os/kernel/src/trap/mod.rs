@@ -82,8 +82,9 @@ extern "C" fn trap_handler(frame: &mut KernelFrame) {
         return;
     }
     match (scause, from_user) {
-        // The seed's integration: every kernel breakpoint goes to rkprobes,
-        // which reports and steps over one that is not a probe's.
+        // The seed's integration: every kernel breakpoint goes to rkprobes
+        // (after the bench hook and a test's trap count), which reports and
+        // steps over one that is not a probe's.
         (EXC_BREAKPOINT, false) => {
             // The benchmark's trap floor, and the `kprobe` crate while it
             // is the implementation under test.

@@ -57,9 +57,9 @@ impl PatchSeq {
         }
     }
 
-    /// Parcel by parcel through `c.ebreak`, for a 32-bit instruction at
-    /// 2 mod 4: first parcel to `c.ebreak`, then the second parcel, then
-    /// the first parcel to its final value.
+    /// Parcel by parcel through `c.ebreak`, for a 32-bit instruction whose
+    /// two parcels both change: first parcel to `c.ebreak`, then the
+    /// second parcel, then the first parcel to its final value.
     fn through_c_ebreak(lo: u16, hi: u16) -> Self {
         let steps = [
             Store::parcel(0, C_EBREAK),
@@ -79,16 +79,11 @@ pub fn arm(orig: Insn, addr: usize) -> PatchSeq {
     if orig.is_compressed() {
         return PatchSeq::one(Store::parcel(0, C_EBREAK));
     }
-    arm_with(
-        orig,
-        addr,
-        Insn::from_parcels(EBREAK as u16, (EBREAK >> 16) as u16).unwrap(),
-    )
+    arm_with(orig, addr, ebreak())
 }
 
 /// Stores that turn the 32-bit `orig`, at `addr`, into the 32-bit `new`
-/// (`ebreak`, or a jump probe's `jal`). At 2 mod 4 the way goes through
-/// `c.ebreak`: a hart sees the original, `c.ebreak` or `new`.
+/// (`ebreak`, or a jump probe's `jal`); see `replace_32`.
 pub fn arm_with(orig: Insn, addr: usize, new: Insn) -> PatchSeq {
     debug_assert!(!orig.is_compressed() && !new.is_compressed());
     replace_32(orig.raw(), new.raw(), addr)
