@@ -78,12 +78,9 @@ impl Uprobes {
             .kind(probe_type)
             .seed_handlers(handler, post_handler);
         match self.register(b) {
-            Ok(handle) => {
-                // The seed API has no handle: the probe stays until
-                // `unregister_uprobes`.
-                core::mem::forget(handle);
-                0
-            }
+            // The seed API has no handle: the probe stays registered until
+            // `unregister_uprobes` (dropping a handle keeps it).
+            Ok(_) => 0,
             Err(e) => e.errno(),
         }
     }

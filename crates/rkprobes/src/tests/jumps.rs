@@ -175,18 +175,19 @@ fn simulated_and_skipped_hits_resume_where_the_frame_says() {
     h.unregister().expect("unregister");
 
     // (`auipc a0`, simulated: skipping leaves a0 alone.)
-    let add = os().addr("jumps", off::AUIPC);
+    let auipc = os().addr("jumps", off::AUIPC);
     let skips = Arc::new(AtomicUsize::new(0));
     let s = skips.clone();
-    let h = Kprobe::at(add)
+    let h = Kprobe::at(auipc)
         .pre(move |_| {
             s.fetch_add(1, Ordering::Relaxed);
             crate::PreAction::Skip
         })
         .register()
         .expect("register");
-    let tf = detour_hit(detour_of(add), 0);
-    assert_eq!((tf.sepc, skips.load(Ordering::Relaxed)), (add + 4, 1));
+    let tf = detour_hit(detour_of(auipc), 0);
+    assert_eq!((tf.sepc, skips.load(Ordering::Relaxed)), (auipc + 4, 1));
+    assert_eq!(tf.x[10], 0, "a0 untouched");
     h.unregister().expect("unregister");
 }
 

@@ -167,8 +167,18 @@ mod tests {
         let far = slot_code(add, 0x3fff_f010, addr);
         assert_eq!(far[4..8], EBREAK.to_le_bytes());
         assert!(jump_back(add, 0x3fff_f010, addr).is_none());
-        // The hit path's quick test agrees with the encoder at the edges.
+        // Where the hit path's quick test says in reach, the encoder can
+        // jump (around both edges, every parcel).
         let addr = 0x4000_0000;
+        for slot in (addr - (1 << 20) - 32..addr - (1 << 20) + 32)
+            .chain(addr + (1 << 20) - 32..addr + (1 << 20) + 32)
+            .step_by(2)
+        {
+            assert!(
+                !in_reach(slot, addr) || jump_back(add, slot, addr).is_some(),
+                "{slot:#x}"
+            );
+        }
         for slot in [
             addr - (1 << 20) + 64,
             addr - (1 << 20) - 64,
