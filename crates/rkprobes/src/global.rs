@@ -5,11 +5,12 @@ use crate::arch::current::{Prepared, SLOT_SIZE};
 use crate::error::{Error, Result};
 use crate::hart::HartState;
 use crate::os::KprobeOs;
+use crate::point::ProbePoint;
 use crate::registry::Registry;
 use crate::table::Table;
 use alloc::boxed::Box;
 use core::ops::Range;
-use core::sync::atomic::{AtomicBool, AtomicU64};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use spin::{Mutex, MutexGuard, Once};
 
 /// Sizes fixed at `init`, so the hit path never allocates.
@@ -42,6 +43,10 @@ pub(crate) struct Kprobes {
     /// Per detour: the probed address and its instruction, set once before
     /// the detour can be reached.
     pub detour_info: Box<[Once<(usize, Prepared)>]>,
+    /// Per detour: the point published for its address while its `jal` is
+    /// armed, else null. The detour holds its cell's address, so a jump
+    /// hit finds its point with two loads (no table lookup).
+    pub detour_points: Box<[AtomicPtr<ProbePoint>]>,
     /// Where detours enter the library: a stub next to them that jumps to
     /// the common entry (which may lie out of `jal` reach). `None` on
     /// hosts, where tests name an entry themselves.
@@ -53,10 +58,15 @@ pub(crate) struct Kprobes {
 }
 
 static KPROBES: Once<Kprobes> = Once::new();
+/// `KPROBES` once initialized: one acquire load on the hit path.
+static READY: AtomicPtr<Kprobes> = AtomicPtr::new(core::ptr::null_mut());
 
 #[inline(always)]
 pub(crate) fn get() -> Option<&'static Kprobes> {
-    KPROBES.get()
+    let p = READY.load(Ordering::Acquire);
+    // SAFETY: non-null only once it points into `KPROBES`, initialized
+    // and never dropped (a static).
+    (!p.is_null()).then(|| unsafe { &*p })
 }
 
 /// Sets the library up for `os`. Call once, before registering probes and
@@ -92,6 +102,9 @@ pub fn init(os: &'static dyn KprobeOs, config: Config) -> Result<()> {
             detours,
             detour_entry,
             detour_info: (0..n_detours).map(|_| Once::new()).collect(),
+            detour_points: (0..n_detours)
+                .map(|_| AtomicPtr::new(core::ptr::null_mut()))
+                .collect(),
             jump_probes: AtomicBool::new(config.jump_probes),
             table: Table::new(config.max_points * 2),
             harts: (0..os.max_harts()).map(|_| HartState::default()).collect(),
@@ -100,6 +113,9 @@ pub fn init(os: &'static dyn KprobeOs, config: Config) -> Result<()> {
             unowned: AtomicU64::new(0),
         }
     });
+    if let Some(kp) = KPROBES.get() {
+        READY.store(kp as *const Kprobes as *mut Kprobes, Ordering::Release);
+    }
     Ok(())
 }
 
@@ -112,9 +128,7 @@ impl Kprobes {
     /// The registry, for changes. A probe handler must not wait for it: the
     /// holder may be waiting for this hart to leave its probe.
     pub fn registry(&self) -> Result<MutexGuard<'_, Registry>> {
-        // `nested`: a return handler runs outside the hit path proper.
-        let hart = self.hart();
-        if hart.is_inside() || hart.nested() {
+        if self.hart().is_inside() {
             return Err(Error::InHandler);
         }
         Ok(self.registry.lock())
@@ -123,8 +137,7 @@ impl Kprobes {
     /// The registry, for reading; `None` from inside a handler while
     /// another hart holds it.
     pub fn registry_read(&self) -> Option<MutexGuard<'_, Registry>> {
-        let hart = self.hart();
-        if hart.is_inside() || hart.nested() {
+        if self.hart().is_inside() {
             return self.registry.try_lock();
         }
         Some(self.registry.lock())
@@ -134,6 +147,20 @@ impl Kprobes {
     /// probe was just removed.
     pub fn scratch_slot(&self) -> usize {
         self.slots.start + self.os.hart_id() * SLOT_SIZE
+    }
+
+    /// The point cell of the detour at `detour`.
+    pub fn detour_cell(&self, detour: usize) -> Option<&AtomicPtr<ProbePoint>> {
+        let i = detour.checked_sub(self.detours.start)? / DETOUR_SIZE;
+        self.detour_points.get(i)
+    }
+
+    /// Publishes `point` (already in the table) for its detour's hits, or
+    /// unpublishes the detour at `detour` when `point` is null.
+    pub fn set_detour_point(&self, detour: usize, point: *mut ProbePoint) {
+        if let Some(cell) = self.detour_cell(detour) {
+            cell.store(point, Ordering::Release);
+        }
     }
 
     /// The detour containing `addr` (its start) and what it was built for.

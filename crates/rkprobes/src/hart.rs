@@ -15,8 +15,6 @@ use core::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 pub(crate) struct HartState {
     inside: AtomicUsize,
     epoch: AtomicUsize,
-    /// Depth of handler calls on this hart: a hit while > 0 is nested.
-    in_handler: AtomicUsize,
     /// The point whose slot this hart is stepping, or null.
     step_point: AtomicPtr<ProbePoint>,
     /// For the step: were interrupts enabled, and is it a nested hit.
@@ -35,13 +33,17 @@ pub(crate) struct Step {
 }
 
 impl HartState {
-    /// Announces that this hart may now hold probe references.
+    /// Announces that this hart may now hold probe references. Returns
+    /// whether it already was inside: a hit from a handler (or from code a
+    /// handler calls) is nested. The hit path runs with interrupts masked,
+    /// so nothing else on this hart can be inside meanwhile.
     #[inline(always)]
-    pub fn enter(&self) {
-        self.inside.fetch_add(1, Ordering::Relaxed);
+    pub fn enter(&self) -> bool {
+        let was = self.inside.fetch_add(1, Ordering::Relaxed);
         // Pairs with the fence in `synchronize`: either the remover sees us
         // inside, or we see the table without the removed point.
         fence(Ordering::SeqCst);
+        was != 0
     }
 
     #[inline(always)]
@@ -53,20 +55,6 @@ impl HartState {
 
     pub fn is_inside(&self) -> bool {
         self.inside.load(Ordering::Relaxed) != 0
-    }
-
-    #[inline(always)]
-    pub fn nested(&self) -> bool {
-        self.in_handler.load(Ordering::Relaxed) != 0
-    }
-
-    /// Runs `f` marked as "inside a handler".
-    #[inline(always)]
-    pub fn in_handler<R>(&self, f: impl FnOnce() -> R) -> R {
-        self.in_handler.fetch_add(1, Ordering::Relaxed);
-        let r = f();
-        self.in_handler.fetch_sub(1, Ordering::Relaxed);
-        r
     }
 
     #[inline(always)]

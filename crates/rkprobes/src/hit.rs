@@ -8,10 +8,10 @@
 //! lives in a preallocated array. Every function here sits in the
 //! `.text.rkprobes` section, which the OS blacklists.
 
-use crate::arch::current::{self as arch, detour, simulate::SimOp, Exec, TrapFrame};
+use crate::arch::current::{self as arch, detour, simulate::Bound, Exec, Run, TrapFrame};
 use crate::global::{self, Kprobes};
 use crate::hart::{HartState, Step};
-use crate::point::{Pre, PreAction, ProbePoint};
+use crate::point::{Fast, Pre, PreAction, ProbePoint};
 use core::sync::atomic::Ordering;
 
 /// Handles a breakpoint exception. Returns `true` if it was a probe's (the
@@ -27,18 +27,17 @@ pub fn handle_breakpoint(tf: &mut TrapFrame) -> bool {
     if kp.slots.contains(&pc) {
         return finish_step(kp, hart, tf);
     }
-    hart.enter();
+    let nested = hart.enter();
     let Some(point) = kp.table.lookup(pc) else {
         return removed_probe(kp, hart, tf);
     };
-    let nested = hart.nested();
-    if pre_handlers(hart, point, tf, nested) == PreAction::Skip {
+    if pre_handlers(point, tf, nested) == PreAction::Skip {
         skip(hart, point, tf, pc);
         return true;
     }
-    match point.prepared.exec {
-        Exec::Simulate(op) => simulate(hart, point, tf, op, pc, nested),
-        Exec::OutOfLine => step_slot(hart, point, tf, nested),
+    match &point.run {
+        Run::Simulate(sim) => simulate(hart, point, tf, sim, nested),
+        Run::OutOfLine => step_slot(hart, point, tf, nested),
     }
     true
 }
@@ -55,30 +54,31 @@ pub(crate) extern "C" fn rkprobes_detour_hit(tf: &mut TrapFrame) {
     let Some(kp) = global::get() else {
         lost_detour(detour)
     };
-    // SAFETY: only a detour's own `jal` enters here, with `ra` (saved as
-    // the frame's pc) right after it.
-    let pc = unsafe { detour::probed_addr(detour) };
-    detour::frame_status(&mut tf.sstatus);
-    tf.set_pc(pc);
     let hart = kp.hart();
-    hart.enter();
-    // A point of another detour: this hart left for `detour` before the
-    // probe was removed, and the address has been probed anew since (a
-    // different instruction there, or a breakpoint probe now). It runs
+    let nested = hart.enter();
+    // SAFETY: only a detour's own `jal` enters here, with `ra` (saved as
+    // the frame's pc) right after it; its cell lives in `kp`.
+    let cell = unsafe { detour::point_cell::<ProbePoint>(detour) };
+    // Null: the probe was removed while this hart was on its way (the
+    // address may even be probed anew, with another detour). It runs
     // what its own detour was built for.
-    let Some(point) = kp.table.lookup(pc).filter(|p| p.detour == detour) else {
+    let p = cell.load(Ordering::Acquire);
+    if p.is_null() {
         hart.leave();
         return removed_jump_probe(kp, detour, tf);
-    };
-    let nested = hart.nested();
-    if pre_handlers(hart, point, tf, nested) == PreAction::Skip {
+    }
+    // SAFETY: a published point stays alive while this hart is inside.
+    let point = unsafe { &*p };
+    let pc = point.addr;
+    tf.set_pc(pc);
+    if pre_handlers(point, tf, nested) == PreAction::Skip {
         skip(hart, point, tf, pc);
         return;
     }
-    match point.prepared.exec {
-        Exec::Simulate(op) => simulate(hart, point, tf, op, pc, nested),
-        Exec::OutOfLine if point.has_post && !nested => step_slot(hart, point, tf, nested),
-        Exec::OutOfLine => {
+    match &point.run {
+        Run::Simulate(sim) => simulate(hart, point, tf, sim, nested),
+        Run::OutOfLine if point.has_post && !nested => step_slot(hart, point, tf, nested),
+        Run::OutOfLine => {
             hart.leave();
             detour::out_of_line(detour, &mut tf.sepc, &mut tf.sstatus);
         }
@@ -109,33 +109,50 @@ fn lost_detour(detour: usize) -> ! {
     panic!("rkprobes: entered a detour that was never written ({detour:#x})")
 }
 
-/// The pre handlers of `point`; the common case (one instruction probe)
-/// kept short.
+/// The pre handlers of `point`; the common cases (one instruction probe,
+/// one return probe) kept short.
 #[inline(always)]
-fn pre_handlers(
-    hart: &HartState,
-    point: &ProbePoint,
-    tf: &mut TrapFrame,
-    nested: bool,
-) -> PreAction {
-    if point.single_ret && !nested {
-        let probe = &point.probes[0];
-        if let (Some(ret), true) = (&probe.ret, probe.is_enabled()) {
-            return crate::retprobe::on_entry(hart, probe, ret, tf);
-        }
-    }
-    if !point.single || nested {
-        return run_pre(hart, point, tf, nested);
-    }
-    let probe = &point.probes[0];
-    if !probe.is_enabled() {
+fn pre_handlers(point: &ProbePoint, tf: &mut TrapFrame, nested: bool) -> PreAction {
+    if nested {
+        count_nested(point);
         return PreAction::Continue;
     }
-    probe.count_hit();
-    match &probe.pre {
-        Some(Pre::Fn(f)) => hart.in_handler(|| f(tf)),
-        Some(pre) => hart.in_handler(|| pre.call(tf, &mut [0; 4]).0),
-        None => PreAction::Continue,
+    match &point.fast {
+        Fast::One(probe) => {
+            if !probe.is_enabled() {
+                return PreAction::Continue;
+            }
+            probe.count_hit();
+            match &probe.pre {
+                Some(Pre::Fn(f)) => f(tf),
+                Some(pre) => call_pre(pre, tf),
+                None => PreAction::Continue,
+            }
+        }
+        Fast::OneRet(probe) => match (&probe.ret, probe.is_enabled()) {
+            (Some(ret), true) => crate::retprobe::on_entry(probe, ret, tf),
+            _ => PreAction::Continue,
+        },
+        Fast::Many => run_pre(point, tf),
+    }
+}
+
+/// A seed handler (behind its lock) or an entry handler: kept out of line,
+/// so the common case keeps its registers.
+#[inline(never)]
+#[link_section = ".text.rkprobes"]
+fn call_pre(pre: &Pre, tf: &mut TrapFrame) -> PreAction {
+    pre.call(tf, &mut [0; 4]).0
+}
+
+/// A hit from inside a handler: handlers are skipped, each enabled probe
+/// counts a miss.
+#[cold]
+#[inline(never)]
+#[link_section = ".text.rkprobes"]
+fn count_nested(point: &ProbePoint) {
+    for probe in point.probes.iter().filter(|p| p.is_enabled()) {
+        probe.count_miss();
     }
 }
 
@@ -150,17 +167,10 @@ fn skip(hart: &HartState, point: &ProbePoint, tf: &mut TrapFrame, pc: usize) {
 }
 
 #[inline(always)]
-fn simulate(
-    hart: &HartState,
-    point: &ProbePoint,
-    tf: &mut TrapFrame,
-    op: SimOp,
-    pc: usize,
-    nested: bool,
-) {
-    point.prepared.simulate(op, pc, tf);
+fn simulate(hart: &HartState, point: &ProbePoint, tf: &mut TrapFrame, sim: &Bound, nested: bool) {
+    tf.sepc = sim.run(&mut tf.x);
     if point.has_post && !nested {
-        run_post(hart, point, tf);
+        run_post(point, tf);
     }
     hart.leave();
 }
@@ -182,22 +192,15 @@ fn step_slot(hart: &HartState, point: &ProbePoint, tf: &mut TrapFrame, nested: b
 /// Pre handlers (and return-probe entries) of every probe at the point.
 #[inline(never)]
 #[link_section = ".text.rkprobes"]
-fn run_pre(hart: &HartState, point: &ProbePoint, tf: &mut TrapFrame, nested: bool) -> PreAction {
+fn run_pre(point: &ProbePoint, tf: &mut TrapFrame) -> PreAction {
     let mut action = PreAction::Continue;
-    for probe in point.probes.iter() {
-        if !probe.is_enabled() {
-            continue;
-        }
-        if nested {
-            probe.count_miss();
-            continue;
-        }
+    for probe in point.probes.iter().filter(|p| p.is_enabled()) {
         let a = match &probe.ret {
-            Some(ret) => crate::retprobe::on_entry(hart, probe, ret, tf),
+            Some(ret) => crate::retprobe::on_entry(probe, ret, tf),
             None => {
                 probe.count_hit();
                 match &probe.pre {
-                    Some(pre) => hart.in_handler(|| pre.call(tf, &mut [0; 4]).0),
+                    Some(pre) => call_pre(pre, tf),
                     None => PreAction::Continue,
                 }
             }
@@ -277,7 +280,7 @@ fn finish_step(kp: &Kprobes, hart: &HartState, tf: &mut TrapFrame) -> bool {
     arch::restore_irqs(tf, step.irqs_were_on);
     tf.set_pc(point.addr + point.prepared.len());
     if point.has_post && !step.nested {
-        run_post(hart, point, tf);
+        run_post(point, tf);
     }
     hart.leave();
     true
@@ -301,7 +304,7 @@ fn finish_scratch_step(kp: &Kprobes, hart: &HartState, tf: &mut TrapFrame) -> bo
 }
 
 #[link_section = ".text.rkprobes"]
-fn run_post(hart: &HartState, point: &ProbePoint, tf: &mut TrapFrame) {
+fn run_post(point: &ProbePoint, tf: &mut TrapFrame) {
     // A return probe's post handler runs at the return, not here.
     for probe in point
         .probes
@@ -309,7 +312,7 @@ fn run_post(hart: &HartState, point: &ProbePoint, tf: &mut TrapFrame) {
         .filter(|p| p.ret.is_none() && p.is_enabled())
     {
         if let Some(post) = &probe.post {
-            hart.in_handler(|| post.call(tf, &[0; 4]));
+            post.call(tf, &[0; 4]);
         }
     }
 }

@@ -3,7 +3,7 @@
 //! removing a probe at an address publishes a new point and retires the old
 //! one after a grace period.
 
-use crate::arch::current::{Prepared, TrapFrame};
+use crate::arch::current::{Prepared, Run, TrapFrame};
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -152,19 +152,28 @@ impl Probe {
 pub(crate) struct ProbePoint {
     pub addr: usize,
     pub prepared: Prepared,
+    /// What a hit does with the instruction, bound to `addr`.
+    pub run: Run,
     /// Address of the out-of-line slot, 0 when the instruction is simulated.
     /// Inside the detour for a jump probe.
     pub slot: usize,
     /// The detour a jump probe's `jal` leads to, 0 for a breakpoint probe.
     pub detour: usize,
     pub probes: Box<[Arc<Probe>]>,
-    /// The common case, known when the point is built: one instruction
-    /// probe, no return probe. The hit path then skips the general loop.
-    pub single: bool,
-    /// One return probe and nothing else.
-    pub single_ret: bool,
+    /// Which pre-handler path a hit takes, known when the point is built.
+    pub fast: Fast,
     /// Some probe here has a post handler to run after the instruction.
     pub has_post: bool,
+}
+
+/// The common cases get their own short path on a hit.
+pub(crate) enum Fast {
+    /// One instruction probe.
+    One(Arc<Probe>),
+    /// One return probe.
+    OneRet(Arc<Probe>),
+    /// Several probes: the general loop.
+    Many,
 }
 
 impl ProbePoint {
@@ -174,17 +183,20 @@ impl ProbePoint {
         (slot, detour): (usize, usize),
         probes: Box<[Arc<Probe>]>,
     ) -> Self {
-        let single = probes.len() == 1 && probes[0].ret.is_none();
-        let single_ret = probes.len() == 1 && probes[0].ret.is_some();
+        let fast = match &*probes {
+            [one] if one.ret.is_some() => Fast::OneRet(one.clone()),
+            [one] => Fast::One(one.clone()),
+            _ => Fast::Many,
+        };
         let has_post = probes.iter().any(|p| p.ret.is_none() && p.post.is_some());
         ProbePoint {
             addr,
             prepared,
+            run: prepared.at(addr),
             slot,
             detour,
             probes,
-            single,
-            single_ret,
+            fast,
             has_post,
         }
     }

@@ -150,7 +150,8 @@ impl Registry {
         let info = kp.detour_info.get(i)?;
         let d = kp.detours.start + i * DETOUR_SIZE;
         let entry = kp.detour_entry.unwrap_or_else(detour::common_entry);
-        let code = detour::code(prepared.insn, addr, d, entry, prepared.needs_slot())?;
+        let cell = &kp.detour_points[i] as *const _ as usize;
+        let code = detour::code(prepared.insn, addr, d, entry, prepared.needs_slot(), cell)?;
         kp.os.write_text(d, &code);
         info.call_once(|| (addr, prepared));
         self.detour_of.insert(addr, d);
@@ -231,6 +232,18 @@ fn not_in_handler(kp: &Kprobes) -> Result<()> {
 
 fn synchronize(kp: &Kprobes) {
     hart::synchronize(&kp.harts, || kp.os.relax());
+}
+
+/// Publishes `point` in the table and, for a jump probe, in its detour's
+/// cell; returns the point it replaces (see `Table::publish`).
+fn publish(kp: &Kprobes, point: *mut ProbePoint) -> core::result::Result<*mut ProbePoint, ()> {
+    let old = kp.table.publish(point)?;
+    // SAFETY: the caller passes a live point it owns.
+    let detour = unsafe { (*point).detour };
+    if detour != 0 {
+        kp.set_detour_point(detour, point);
+    }
+    Ok(old)
 }
 
 /// Frees points that are no longer published, after one grace period.
@@ -326,11 +339,11 @@ pub(crate) fn install_many(
     }
     for point in replacements {
         // Replacing an existing address cannot run out of buckets.
-        olds.push(kp.table.publish(point).unwrap_or(core::ptr::null_mut()));
+        olds.push(publish(kp, point).unwrap_or(core::ptr::null_mut()));
     }
     let mut arm = Vec::new();
     for (point, idxs) in fresh {
-        if kp.table.publish(point).is_ok() {
+        if publish(kp, point).is_ok() {
             // SAFETY: just published; only this registry frees it.
             let p = unsafe { &*point };
             let seq = match detour::jump_to(p.addr, p.detour).filter(|_| p.detour != 0) {
@@ -398,25 +411,28 @@ pub(crate) fn remove_many(kp: &Kprobes, reg: &mut Registry, ids: &[u64]) -> Vec<
                 None => arch::breakpoint::disarm(old.prepared.insn, *addr),
             };
             disarm.push((*addr, seq));
-            emptied.push((*addr, if old.detour == 0 { old.slot } else { 0 }));
+            emptied.push((
+                *addr,
+                old.detour,
+                if old.detour == 0 { old.slot } else { 0 },
+            ));
         } else {
             let point = ProbePoint::new(*addr, old.prepared, (old.slot, old.detour), rest.into());
-            olds.push(
-                kp.table
-                    .publish(Box::into_raw(Box::new(point)))
-                    .unwrap_or(core::ptr::null_mut()),
-            );
+            olds.push(publish(kp, Box::into_raw(Box::new(point))).unwrap_or(core::ptr::null_mut()));
         }
     }
     // Original bytes back first, then unpublish: a hart that still traps
     // on an old breakpoint finds no point and re-runs the original.
     patch_all(kp, &disarm);
     core::sync::atomic::fence(Ordering::SeqCst);
-    for &(addr, _) in &emptied {
+    for &(addr, detour, _) in &emptied {
+        if detour != 0 {
+            kp.set_detour_point(detour, core::ptr::null_mut());
+        }
         olds.push(kp.table.remove(addr).unwrap_or(core::ptr::null_mut()));
     }
     retire_all(kp, olds);
-    for &(_, slot) in &emptied {
+    for &(_, _, slot) in &emptied {
         if slot != 0 {
             reg.free_slots(slot, 1);
         }

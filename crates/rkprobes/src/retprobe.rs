@@ -12,7 +12,6 @@
 
 use crate::arch::current::{trampoline, TrapFrame};
 use crate::global::{self, Kprobes};
-use crate::hart::HartState;
 use crate::point::{EntryAction, PreAction, Probe, RetData};
 use alloc::boxed::Box;
 use core::ops::Range;
@@ -96,12 +95,7 @@ impl RetState {
 /// At the function's entry breakpoint (not nested): takes an instance,
 /// runs the entry handler and, unless it cancels, diverts `ra`.
 #[link_section = ".text.rkprobes"]
-pub(crate) fn on_entry(
-    hart: &HartState,
-    probe: &Probe,
-    ret: &RetState,
-    tf: &mut TrapFrame,
-) -> PreAction {
+pub(crate) fn on_entry(probe: &Probe, ret: &RetState, tf: &mut TrapFrame) -> PreAction {
     let Some(inst) = ret.acquire() else {
         probe.count_miss();
         return PreAction::Continue;
@@ -109,7 +103,7 @@ pub(crate) fn on_entry(
     probe.count_hit();
     let mut data: RetData = [0; 4];
     let (action, entry) = match &probe.pre {
-        Some(pre) => hart.in_handler(|| pre.call(tf, &mut data)),
+        Some(pre) => pre.call(tf, &mut data),
         None => (PreAction::Continue, EntryAction::Continue),
     };
     if entry == EntryAction::Cancel {
@@ -157,13 +151,16 @@ pub extern "C" fn rkprobes_ret_handler(tf: &mut TrapFrame) -> usize {
     tf.set_pc(real);
     let live = probe.registered.load(Ordering::Acquire) && probe.is_enabled();
     if let (Some(post), true, Some(kp)) = (&probe.post, live, global::get()) {
+        // Inside the hit path while the handler runs: a probe it hits is
+        // nested, and the registry refuses changes from it.
         let hart = kp.hart();
-        if hart.nested() {
+        if hart.enter() {
             probe.count_miss();
         } else {
             let data: RetData = core::array::from_fn(|i| inst.data[i].load(Ordering::Relaxed));
-            hart.in_handler(|| post.call(tf, &data));
+            post.call(tf, &data);
         }
+        hart.leave();
     }
     ret.release(inst);
     real

@@ -61,6 +61,7 @@ fn detour_hit(d: usize, sstatus: usize) -> TrapFrame {
         sstatus,
         ..TrapFrame::default()
     };
+    detour::frame_status(&mut tf.sstatus);
     rkprobes_detour_hit(&mut tf);
     tf
 }
@@ -80,7 +81,9 @@ fn a_32_bit_instruction_gets_a_jal_to_its_detour() {
     let d = detour_of(addr);
     assert!(os().slot_area().contains(&d));
     let insn = Insn::from_parcels(ADDI_A0_ZERO_1 as u16, (ADDI_A0_ZERO_1 >> 16) as u16).unwrap();
-    let code = detour::code(insn, addr, d, detour::common_entry(), true).unwrap();
+    let kp = crate::global::get().unwrap();
+    let cell = kp.detour_cell(d).unwrap() as *const _ as usize;
+    let code = detour::code(insn, addr, d, detour::common_entry(), true, cell).unwrap();
     assert_eq!(os().bytes(d, DETOUR_SIZE), code);
     assert_eq!(memory_stats().slot_bytes, slot_bytes + DETOUR_SIZE);
 
@@ -165,11 +168,13 @@ fn simulated_and_skipped_hits_resume_where_the_frame_says() {
         ..TrapFrame::default()
     };
     (tf.x[10], tf.x[11]) = (3, 3);
+    detour::frame_status(&mut tf.sstatus);
     rkprobes_detour_hit(&mut tf);
     assert_eq!((tf.sepc, tf.sstatus), (beq + 8, SPP | SSTATUS_SPIE));
     tf.sepc = d + RET_OFFSET;
     tf.sstatus = SIE;
     tf.x[11] = 4;
+    detour::frame_status(&mut tf.sstatus);
     rkprobes_detour_hit(&mut tf);
     assert_eq!(tf.sepc, beq + 4);
     h.unregister().expect("unregister");

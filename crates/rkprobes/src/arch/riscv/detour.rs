@@ -15,7 +15,7 @@
 //!  D + 28  jal  x0, addr + 4
 //!  D + 32  <insn>                           stepped through a trap (post
 //!  D + 36  ebreak                           handlers; the breakpoint path)
-//!  D + 40  .quad addr                       the probed address
+//!  D + 40  .quad cell                       where its point is published
 //! ```
 //! The entry stub (next to the detours, so in `jal` reach; it jumps on to
 //! `rkprobes_detour_entry` wherever the kernel linked it) and the entry
@@ -31,8 +31,9 @@ use super::insn::{Insn, EBREAK};
 
 /// Bytes of one detour.
 pub const DETOUR_SIZE: usize = 48;
-/// Where a detour keeps the address it was built for.
-pub const ADDR_AT: usize = 40;
+/// Where a detour keeps the address of its point cell (the library's
+/// `AtomicPtr` holding the point armed for it, or null).
+pub const CELL_AT: usize = 40;
 /// `ra` after the detour's `jal` into the common entry.
 pub const RET_OFFSET: usize = 12;
 /// Out-of-line copy entered when interrupts were enabled at the probe.
@@ -67,13 +68,14 @@ pub fn jal(rd: u32, at: usize, target: usize) -> Option<u32> {
 /// the instruction is compressed: `jal` needs 4 bytes at `addr`).
 /// `out_of_line`: whether the copies of `insn` are ever run (a
 /// PC-relative instruction is simulated instead; its copies stay zero,
-/// an illegal instruction).
+/// an illegal instruction). `cell`: the address of the detour's point cell.
 pub fn code(
     insn: Insn,
     addr: usize,
     detour: usize,
     entry: usize,
     out_of_line: bool,
+    cell: usize,
 ) -> Option<[u8; DETOUR_SIZE]> {
     if insn.is_compressed() {
         return None;
@@ -97,20 +99,22 @@ pub fn code(
     for (i, w) in words.iter().enumerate() {
         out[i * 4..i * 4 + 4].copy_from_slice(&w.to_le_bytes());
     }
-    out[ADDR_AT..].copy_from_slice(&(addr as u64).to_le_bytes());
+    out[CELL_AT..].copy_from_slice(&(cell as u64).to_le_bytes());
     Some(out)
 }
 
-/// The probed address of the detour at `detour`, read from the detour
-/// itself (its bytes never change once written).
+/// The point cell of the detour at `detour`, read from the detour itself
+/// (its bytes never change once written).
 ///
 /// # Safety
-/// `detour` must be the start of a detour written by `code`.
+/// `detour` must be the start of a detour written by `code`, with the
+/// address of a cell that lives as long as the library.
 #[inline(always)]
-pub unsafe fn probed_addr(detour: usize) -> usize {
+pub unsafe fn point_cell<T>(detour: usize) -> &'static core::sync::atomic::AtomicPtr<T> {
     // SAFETY: per the contract, an 8-byte aligned word of a written detour
-    // in the slot area, which the OS maps readable.
-    unsafe { ((detour + ADDR_AT) as *const usize).read_volatile() }
+    // in the slot area, which the OS maps readable, holding a cell's
+    // address.
+    unsafe { &*(((detour + CELL_AT) as *const usize).read_volatile() as *const _) }
 }
 
 /// The instruction that sends a hart at `addr` to `detour`.
@@ -133,9 +137,17 @@ rkprobes_detour_entry:
     sd      t0, 5*8(sp)
     .globl rkprobes_detour_entry_saved
 rkprobes_detour_entry_saved:
+    /* Mask interrupts; the frame's sstatus as a trap would leave it
+       (`frame_status`): SPIE = SIE at the probe, SIE = 0, SPP = S. */
+    sd      t1, 6*8(sp)
     csrrci  t0, sstatus, 2
+    andi    t1, t0, 2
+    slli    t1, t1, 4
+    andi    t0, t0, -35
+    or      t0, t0, t1
+    ori     t0, t0, 0x100
     sd      t0, 33*8(sp)
-    .irp i, 3,4,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    .irp i, 3,4,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
     sd      x\i, \i*8(sp)
     .endr
     addi    t0, sp, 272
@@ -213,10 +225,10 @@ const SSTATUS_SIE: usize = 1 << 1;
 const SSTATUS_SPIE: usize = 1 << 5;
 const SSTATUS_SPP: usize = 1 << 8;
 
-/// Turns the `sstatus` the entry saved (the live value at the probe) into
-/// what a trap frame holds: previous mode S, SPIE = the interrupt state at
-/// the probe, SIE clear.
-#[inline(always)]
+/// Turns the live `sstatus` at the probe into what a trap frame holds:
+/// previous mode S, SPIE = the interrupt state at the probe, SIE clear.
+/// The entry does this in assembly (five instructions, above); host tests
+/// play a detour's entry with this function.
 pub fn frame_status(tf_sstatus: &mut usize) {
     let on = *tf_sstatus & SSTATUS_SIE != 0;
     let mut s = (*tf_sstatus & !(SSTATUS_SIE | SSTATUS_SPIE)) | SSTATUS_SPP;
@@ -282,7 +294,8 @@ mod tests {
     fn detour_layout() {
         let add = 0x00b5_0533; // add a0, a0, a1
         let (addr, d, entry) = (0x8020_1000, 0x8028_0000, 0x8020_0100);
-        let c = code(insn(add), addr, d, entry, true).unwrap();
+        let cell = 0x8040_0008;
+        let c = code(insn(add), addr, d, entry, true, cell).unwrap();
         let w = |i: usize| u32::from_le_bytes(c[i..i + 4].try_into().unwrap());
         assert_eq!(w(0), 0xef01_0113, "addi sp, sp, -272");
         assert_eq!(w(4), 0x0011_3423, "sd ra, 8(sp)");
@@ -293,13 +306,21 @@ mod tests {
         assert_eq!(jal_offset(w(20)), (addr + 4) as i64 - (d as i64 + 20));
         assert_eq!(jal_offset(w(28)), (addr + 4) as i64 - (d as i64 + 28));
         assert_eq!(w(36), EBREAK);
-        assert_eq!(c[ADDR_AT..], (addr as u64).to_le_bytes());
+        assert_eq!(c[CELL_AT..], (cell as u64).to_le_bytes());
         // Simulated instructions never run from the detour.
-        let c = code(insn(add), addr, d, entry, false).unwrap();
+        let c = code(insn(add), addr, d, entry, false, 0).unwrap();
         assert_eq!(&c[12..16], &[0; 4]);
         // Compressed instructions and far detours get none.
-        assert!(code(Insn::from_parcels(0x4505, 0).unwrap(), addr, d, entry, true).is_none());
-        assert!(code(insn(add), addr, addr + (1 << 20), entry, true).is_none());
+        assert!(code(
+            Insn::from_parcels(0x4505, 0).unwrap(),
+            addr,
+            d,
+            entry,
+            true,
+            0
+        )
+        .is_none());
+        assert!(code(insn(add), addr, addr + (1 << 20), entry, true, 0).is_none());
     }
 
     #[test]

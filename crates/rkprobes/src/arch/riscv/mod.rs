@@ -12,6 +12,6 @@ pub mod trampoline;
 pub use decode::RejectReason;
 pub use frame::{TrapFrame, UserContext};
 pub use prepare::{
-    insn_len_at, mask_irqs_on_return, prepare, restore_irqs, Exec, Prepared, INSN_ALIGN,
+    insn_len_at, mask_irqs_on_return, prepare, restore_irqs, Exec, Prepared, Run, INSN_ALIGN,
 };
 pub use slot::SLOT_SIZE;

@@ -4,7 +4,7 @@
 use super::decode::{decode, Action, RejectReason};
 use super::frame::TrapFrame;
 use super::insn::Insn;
-use super::simulate::{simulate, SimOp};
+use super::simulate::{simulate, Bound, SimOp};
 use super::slot;
 
 /// Instructions start on 2-byte boundaries (C extension).
@@ -23,6 +23,14 @@ pub enum Exec {
     /// Computed on the trap frame: no slot, no second trap.
     Simulate(SimOp),
     /// Stepped in a slot that ends in a breakpoint.
+    OutOfLine,
+}
+
+/// What a hit at one address does (`Prepared::at`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Run {
+    /// The simulation, bound to the address.
+    Simulate(Bound),
     OutOfLine,
 }
 
@@ -62,6 +70,13 @@ impl Prepared {
     }
     pub fn slot_return_pc(&self, slot: usize) -> usize {
         slot::return_pc(slot, self.insn)
+    }
+    /// What a hit does with this instruction at `addr`.
+    pub fn at(&self, addr: usize) -> Run {
+        match self.exec {
+            Exec::Simulate(op) => Run::Simulate(Bound::new(op, addr, self.len())),
+            Exec::OutOfLine => Run::OutOfLine,
+        }
     }
     /// Runs a simulated instruction found at `pc` on `tf`, pc included.
     #[inline(always)]

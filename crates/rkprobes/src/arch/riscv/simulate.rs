@@ -60,54 +60,118 @@ pub enum SimOp {
 
 /// Executes `op` found at `pc` with length `len` (2 or 4: the link value is
 /// `pc + len`) on the integer registers `x` (`x[0]` is treated as zero on read
-/// and never written). Returns the next pc.
-// In the hit path: kept with it in the section the OS blacklists (a probe
-// here would recurse before any nesting check).
-#[link_section = ".text.rkprobes"]
+/// and left zero). Returns the next pc.
 #[inline(always)]
 pub fn simulate(op: SimOp, pc: usize, len: usize, x: &mut [usize; 32]) -> usize {
-    let next = pc.wrapping_add(len);
-    match op {
-        SimOp::Auipc { rd, imm } => {
-            write(x, rd, add(pc, imm));
-            next
-        }
-        SimOp::Jal { rd, offset } => {
-            write(x, rd, next);
-            add(pc, offset)
-        }
-        SimOp::Jalr { rd, rs1, offset } => {
-            // Read rs1 before writing rd: `jalr ra, 0(ra)` is legal.
-            let target = add(read(x, rs1), offset) & !1;
-            write(x, rd, next);
-            target
-        }
-        SimOp::Branch {
-            cond,
-            rs1,
-            rs2,
-            offset,
-        } => {
-            if cond.holds(read(x, rs1), read(x, rs2)) {
-                add(pc, offset)
-            } else {
-                next
+    Bound::new(op, pc, len).run(x)
+}
+
+/// A simulated instruction bound to the address it was found at. Every
+/// address is computed when the probe is placed and branch conditions are
+/// reduced to three (`bne` is `beq` with the outcomes swapped, and so on),
+/// so a hit only reads registers, compares and stores.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub struct Bound {
+    kind: BoundKind,
+    rd: u8,
+    rs1: u8,
+    rs2: u8,
+    /// `auipc`: the value; `jal`: the target; `jalr`: the offset; a
+    /// branch: the next pc when the condition holds.
+    a: usize,
+    /// `pc + len`: the link value, or a branch's other outcome.
+    b: usize,
+}
+
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+enum BoundKind {
+    Auipc,
+    Jal,
+    Jalr,
+    Eq,
+    Lt,
+    Ltu,
+}
+
+impl Bound {
+    pub fn new(op: SimOp, pc: usize, len: usize) -> Bound {
+        let next = pc.wrapping_add(len);
+        let bound = |kind, rd: Reg, rs1: Reg, rs2: Reg, a, b| Bound {
+            kind,
+            rd: rd.index() as u8,
+            rs1: rs1.index() as u8,
+            rs2: rs2.index() as u8,
+            a,
+            b,
+        };
+        let z = Reg::ZERO;
+        match op {
+            SimOp::Auipc { rd, imm } => bound(BoundKind::Auipc, rd, z, z, add(pc, imm), next),
+            SimOp::Jal { rd, offset } => bound(BoundKind::Jal, rd, z, z, add(pc, offset), next),
+            SimOp::Jalr { rd, rs1, offset } => {
+                bound(BoundKind::Jalr, rd, rs1, z, offset as usize, next)
+            }
+            SimOp::Branch {
+                cond,
+                rs1,
+                rs2,
+                offset,
+            } => {
+                let (taken, not) = (add(pc, offset), next);
+                let (kind, a, b) = match cond {
+                    Cond::Eq => (BoundKind::Eq, taken, not),
+                    Cond::Ne => (BoundKind::Eq, not, taken),
+                    Cond::Lt => (BoundKind::Lt, taken, not),
+                    Cond::Ge => (BoundKind::Lt, not, taken),
+                    Cond::Ltu => (BoundKind::Ltu, taken, not),
+                    Cond::Geu => (BoundKind::Ltu, not, taken),
+                };
+                bound(kind, z, rs1, rs2, a, b)
             }
         }
     }
-}
 
-fn read(x: &[usize; 32], r: Reg) -> usize {
-    match r.index() {
-        0 => 0,
-        i => x[i],
+    /// Executes the instruction on the registers `x`; returns the next pc.
+    // In the hit path: kept with it in the section the OS blacklists (a
+    // probe here would recurse before any nesting check).
+    #[link_section = ".text.rkprobes"]
+    #[inline(always)]
+    pub fn run(&self, x: &mut [usize; 32]) -> usize {
+        // Whatever the frame held there: reads of x0 need no test, and a
+        // result written to x0 is wiped below.
+        x[0] = 0;
+        let r = |x: &[usize; 32], i: u8| x[i as usize & 31];
+        let rd = self.rd as usize & 31;
+        let next = match self.kind {
+            BoundKind::Auipc => {
+                x[rd] = self.a;
+                self.b
+            }
+            BoundKind::Jal => {
+                x[rd] = self.b;
+                self.a
+            }
+            BoundKind::Jalr => {
+                // Read rs1 before writing rd: `jalr ra, 0(ra)` is legal.
+                let target = r(x, self.rs1).wrapping_add(self.a) & !1;
+                x[rd] = self.b;
+                target
+            }
+            BoundKind::Eq => self.pick(r(x, self.rs1) == r(x, self.rs2)),
+            BoundKind::Lt => self.pick((r(x, self.rs1) as isize) < (r(x, self.rs2) as isize)),
+            BoundKind::Ltu => self.pick(r(x, self.rs1) < r(x, self.rs2)),
+        };
+        x[0] = 0;
+        next
     }
-}
 
-fn write(x: &mut [usize; 32], r: Reg, value: usize) {
-    // x0 is hard-wired to zero: writes to it are discarded.
-    if r.index() != 0 {
-        x[r.index()] = value;
+    #[inline(always)]
+    fn pick(&self, holds: bool) -> usize {
+        if holds {
+            self.a
+        } else {
+            self.b
+        }
     }
 }
 
@@ -389,7 +453,7 @@ mod tests {
     #[test]
     fn x0_rules() {
         // jalr x0 as rd does not write; x0 as rs1 reads zero even if x[0]
-        // holds garbage.
+        // holds garbage (the slot is left zero, as x0 reads).
         let mut x = regs();
         x[0] = 0xdead_beef;
         let jalr = SimOp::Jalr {
@@ -398,14 +462,15 @@ mod tests {
             offset: 0x101,
         };
         assert_eq!(simulate(jalr, 0x100, 4, &mut x), 0x100);
-        assert_eq!(x[0], 0xdead_beef, "x0 is never written");
+        assert_eq!(x[0], 0, "x0 never gets a result");
 
         let auipc = SimOp::Auipc {
             rd: Reg::ZERO,
             imm: 0x1000,
         };
+        x[0] = 0xdead_beef;
         assert_eq!(simulate(auipc, 0x100, 4, &mut x), 0x104);
-        assert_eq!(x[0], 0xdead_beef);
+        assert_eq!(x[0], 0);
 
         let b = SimOp::Branch {
             cond: Cond::Eq,
@@ -413,7 +478,7 @@ mod tests {
             rs2: Reg(5),
             offset: 64,
         };
-        x[5] = 0;
+        (x[0], x[5]) = (0xdead_beef, 0);
         assert_eq!(simulate(b, 0x100, 4, &mut x), 0x140, "x0 reads as zero");
         x[5] = 0xdead_beef;
         assert_eq!(simulate(b, 0x100, 4, &mut x), 0x104, "x[5] != 0: not taken");
