@@ -25,9 +25,21 @@ pub fn kernel_elf_path() -> PathBuf {
     release_dir().join(KERNEL_PACKAGE)
 }
 
+/// Cargo's variable for the Rust flags of the kernel's target, set for the
+/// user programs' build only.
+fn target_rustflags_var() -> String {
+    let triple = KERNEL_TARGET.to_uppercase().replace('-', "_");
+    format!("CARGO_TARGET_{triple}_RUSTFLAGS")
+}
+
 /// Builds the user programs (release); returns the folder holding them.
 pub fn build_user() -> Result<PathBuf> {
     let mut cmd = os_cargo();
+    // The kernel is built without frame pointers (fewer instructions per
+    // probe hit); the user programs keep them: the uprobe tests name their
+    // instructions by offset from a symbol (`step+0xc`), in the code this
+    // flag gives.
+    cmd.env(target_rustflags_var(), "-Cforce-frame-pointers=yes");
     cmd.args(["build", "--release", "--package", USER_PACKAGE]);
     eprintln!("xtask: {} (in os/)", describe(&cmd));
     run_checked(&mut cmd).context("building the user programs")?;

@@ -149,7 +149,7 @@ impl Registry {
         let i = self.detours_written;
         let info = kp.detour_info.get(i)?;
         let d = kp.detours.start + i * DETOUR_SIZE;
-        let entry = kp.detour_entry.unwrap_or_else(detour::common_entry);
+        let entry = detour::entry_for(d, kp.detour_entry);
         let cell = &kp.detour_points[i] as *const _ as usize;
         let code = detour::code(prepared.insn, addr, d, entry, prepared.needs_slot(), cell)?;
         kp.os.write_text(d, &code);

@@ -78,15 +78,19 @@ impl RetState {
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 
-    /// The newest busy instance entered with stack pointer `sp`. The
-    /// state is read (acquire) before the stack pointer: the return may run
-    /// on another hart than the entry that filled the instance in.
+    /// The newest busy instance entered with stack pointer `sp`. A quick
+    /// look at each stack pointer first (most instances fail there); a
+    /// candidate's state is then read (acquire) before its stack pointer
+    /// again: the return may run on another hart than the entry that filled
+    /// the instance in.
     #[inline(always)]
     fn find(&self, sp: usize) -> Option<&Instance> {
         self.instances
             .iter()
             .filter(|i| {
-                i.state.load(Ordering::Acquire) == READY && i.sp.load(Ordering::Relaxed) == sp
+                i.sp.load(Ordering::Relaxed) == sp
+                    && i.state.load(Ordering::Acquire) == READY
+                    && i.sp.load(Ordering::Relaxed) == sp
             })
             .max_by_key(|i| i.seq.load(Ordering::Relaxed))
     }

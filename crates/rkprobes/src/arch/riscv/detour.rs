@@ -17,9 +17,9 @@
 //!  D + 36  ebreak                           handlers; the breakpoint path)
 //!  D + 40  .quad cell                       where its point is published
 //! ```
-//! The entry stub (next to the detours, so in `jal` reach; it jumps on to
-//! `rkprobes_detour_entry` wherever the kernel linked it) and the entry
-//! finish the frame with interrupts masked and
+//! The detour's `jal` goes straight to `rkprobes_detour_entry` when that is
+//! in reach, else to an entry stub next to the detours that jumps on to it
+//! (`entry_for`). The entry finishes the frame with interrupts masked and
 //! calls `rkprobes_detour_hit`, which sets the frame's pc: the next pc of a
 //! simulated instruction, or `D + 12` / `D + 24` (with interrupts masked by
 //! `sret`) for one executed out of line. The out-of-line copy runs with
@@ -204,6 +204,25 @@ pub fn entry_stub_code(entry: usize) -> [u8; ENTRY_STUB_SIZE] {
 /// hit set an address in reach here (0: no jump probes).
 #[cfg(not(target_arch = "riscv64"))]
 pub static HOST_ENTRY: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// Where the detour at `detour` enters the library: straight into the
+/// common entry when it is within `jal` reach (three instructions fewer
+/// per hit), else through `stub` (or, on hosts, the test's entry).
+pub fn entry_for(detour: usize, stub: Option<usize>) -> usize {
+    #[cfg(not(target_arch = "riscv64"))]
+    let _ = detour;
+    #[cfg(target_arch = "riscv64")]
+    {
+        extern "C" {
+            fn rkprobes_detour_entry();
+        }
+        let direct = rkprobes_detour_entry as *const () as usize;
+        if jal(1, detour + 8, direct).is_some() {
+            return direct;
+        }
+    }
+    stub.unwrap_or_else(common_entry)
+}
 
 /// Address of the common detour entry, past its save of `t0` (where the
 /// entry stub continues).
