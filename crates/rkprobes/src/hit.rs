@@ -65,14 +65,13 @@ pub(crate) extern "C" fn rkprobes_detour_hit(tf: &mut TrapFrame) {
     let p = cell.load(Ordering::Acquire);
     if p.is_null() {
         hart.leave();
-        return removed_jump_probe(kp, detour, tf);
+        return removed_jump_probe(kp, tf);
     }
     // SAFETY: a published point stays alive while this hart is inside.
     let point = unsafe { &*p };
-    let pc = point.addr;
-    tf.set_pc(pc);
+    tf.set_pc(point.addr);
     if pre_handlers(point, tf, nested) == PreAction::Skip {
-        skip(hart, point, tf, pc);
+        skip(hart, point, tf, point.addr);
         return;
     }
     match &point.run {
@@ -80,7 +79,7 @@ pub(crate) extern "C" fn rkprobes_detour_hit(tf: &mut TrapFrame) {
         Run::OutOfLine if point.has_post && !nested => step_slot(hart, point, tf, nested),
         Run::OutOfLine => {
             hart.leave();
-            detour::out_of_line(detour, &mut tf.sepc, &mut tf.sstatus);
+            detour::out_of_line(point.detour, &mut tf.sepc, &mut tf.sstatus);
         }
     }
 }
@@ -90,12 +89,14 @@ pub(crate) extern "C" fn rkprobes_detour_hit(tf: &mut TrapFrame) {
 #[cold]
 #[inline(never)]
 #[link_section = ".text.rkprobes"]
-fn removed_jump_probe(kp: &Kprobes, detour: usize, tf: &mut TrapFrame) {
-    let Some((_, (_, prepared))) = kp.detour_at(detour) else {
+fn removed_jump_probe(kp: &Kprobes, tf: &mut TrapFrame) {
+    let detour = tf.pc() - detour::RET_OFFSET;
+    let Some((_, &(addr, prepared))) = kp.detour_at(detour) else {
         lost_detour(detour)
     };
+    tf.set_pc(addr);
     match prepared.exec {
-        Exec::Simulate(op) => prepared.simulate(op, tf.pc(), tf),
+        Exec::Simulate(op) => prepared.simulate(op, addr, tf),
         Exec::OutOfLine => detour::out_of_line(detour, &mut tf.sepc, &mut tf.sstatus),
     }
 }
@@ -118,6 +119,13 @@ fn pre_handlers(point: &ProbePoint, tf: &mut TrapFrame, nested: bool) -> PreActi
         return PreAction::Continue;
     }
     match &point.fast {
+        Fast::OnePre(probe, f) => {
+            if !probe.is_enabled() {
+                return PreAction::Continue;
+            }
+            probe.count_hit();
+            f(tf)
+        }
         Fast::One(probe) => {
             if !probe.is_enabled() {
                 return PreAction::Continue;

@@ -60,7 +60,8 @@ pub type RetData = [usize; 4];
 /// A seed-style handler: `Arc<Mutex<dyn FnMut(&mut TrapFrame) + Send>>`.
 pub type SeedHandler = Arc<Mutex<dyn FnMut(&mut TrapFrame) + Send>>;
 /// A lock-free handler of the idiomatic API.
-pub type PreFn = Box<dyn Fn(&mut TrapFrame) -> PreAction + Send + Sync>;
+/// Shared, so a point can keep the one handler of its only probe at hand.
+pub type PreFn = Arc<dyn Fn(&mut TrapFrame) -> PreAction + Send + Sync>;
 pub type PostFn = Box<dyn Fn(&mut TrapFrame) + Send + Sync>;
 pub type EntryFn = Box<dyn Fn(&mut TrapFrame, &mut RetData) -> EntryAction + Send + Sync>;
 pub type RetFn = Box<dyn Fn(&mut TrapFrame, &RetData) + Send + Sync>;
@@ -168,7 +169,9 @@ pub(crate) struct ProbePoint {
 
 /// The common cases get their own short path on a hit.
 pub(crate) enum Fast {
-    /// One instruction probe.
+    /// One instruction probe whose pre handler is a plain function.
+    OnePre(Arc<Probe>, PreFn),
+    /// One instruction probe, any other handlers.
     One(Arc<Probe>),
     /// One return probe.
     OneRet(Arc<Probe>),
@@ -185,7 +188,10 @@ impl ProbePoint {
     ) -> Self {
         let fast = match &*probes {
             [one] if one.ret.is_some() => Fast::OneRet(one.clone()),
-            [one] => Fast::One(one.clone()),
+            [one] => match &one.pre {
+                Some(Pre::Fn(f)) => Fast::OnePre(one.clone(), f.clone()),
+                _ => Fast::One(one.clone()),
+            },
             _ => Fast::Many,
         };
         let has_post = probes.iter().any(|p| p.ret.is_none() && p.post.is_some());
@@ -218,7 +224,7 @@ macro_rules! handler_setters {
             mut self,
             f: impl Fn(&mut TrapFrame) -> R + Send + Sync + 'static,
         ) -> Self {
-            self.pre = Some(Pre::Fn(Box::new(move |tf| f(tf).into())));
+            self.pre = Some(Pre::Fn(Arc::new(move |tf| f(tf).into())));
             self
         }
 

@@ -178,6 +178,16 @@ fn simulated_and_skipped_hits_resume_where_the_frame_says() {
     rkprobes_detour_hit(&mut tf);
     assert_eq!(tf.sepc, beq + 4);
     h.unregister().expect("unregister");
+    // A hart still on its way when the probe went: the branch is simulated
+    // at its own address all the same, taken and not.
+    for (b, next) in [(3, beq + 8), (4, beq + 4)] {
+        tf.sepc = d + RET_OFFSET;
+        tf.sstatus = SIE;
+        (tf.x[10], tf.x[11]) = (3, b);
+        detour::frame_status(&mut tf.sstatus);
+        rkprobes_detour_hit(&mut tf);
+        assert_eq!(tf.sepc, next, "removed, a1 = {b}");
+    }
 
     // (`auipc a0`, simulated: skipping leaves a0 alone.)
     let auipc = os().addr("jumps", off::AUIPC);

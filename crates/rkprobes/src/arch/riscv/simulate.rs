@@ -68,65 +68,90 @@ pub fn simulate(op: SimOp, pc: usize, len: usize, x: &mut [usize; 32]) -> usize 
 
 /// A simulated instruction bound to the address it was found at. Every
 /// address is computed when the probe is placed and branch conditions are
-/// reduced to three (`bne` is `beq` with the outcomes swapped, and so on),
-/// so a hit only reads registers, compares and stores.
+/// reduced to two (`bne` is `beq` with the outcomes swapped; a signed
+/// comparison is an unsigned one with both sign bits flipped), so a hit
+/// only reads registers, compares and stores. Branches come first: the
+/// common case is checked first.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
-pub struct Bound {
-    kind: BoundKind,
-    rd: u8,
-    rs1: u8,
-    rs2: u8,
-    /// `auipc`: the value; `jal`: the target; `jalr`: the offset; a
-    /// branch: the next pc when the condition holds.
-    a: usize,
-    /// `pc + len`: the link value, or a branch's other outcome.
-    b: usize,
-}
-
-#[derive(Copy, Clone, PartialEq, Eq, Debug)]
-enum BoundKind {
-    Auipc,
-    Jal,
-    Jalr,
-    Eq,
-    Lt,
-    Ltu,
+pub enum Bound {
+    /// Next pc `taken` if `x[rs1] == x[rs2]`, else `other`.
+    Eq {
+        rs1: u8,
+        rs2: u8,
+        taken: usize,
+        other: usize,
+    },
+    /// Next pc `taken` if `x[rs1] ^ flip < x[rs2] ^ flip` (unsigned), else
+    /// `other`.
+    Less {
+        rs1: u8,
+        rs2: u8,
+        flip: usize,
+        taken: usize,
+        other: usize,
+    },
+    /// `x[rd] = value` (`auipc`, or a jump's link), then on to `next`.
+    Set { rd: u8, value: usize, next: usize },
+    /// `x[rd] = link`, then on to `(x[rs1] + offset) & !1`.
+    Jalr {
+        rd: u8,
+        rs1: u8,
+        offset: usize,
+        link: usize,
+    },
 }
 
 impl Bound {
     pub fn new(op: SimOp, pc: usize, len: usize) -> Bound {
         let next = pc.wrapping_add(len);
-        let bound = |kind, rd: Reg, rs1: Reg, rs2: Reg, a, b| Bound {
-            kind,
-            rd: rd.index() as u8,
-            rs1: rs1.index() as u8,
-            rs2: rs2.index() as u8,
-            a,
-            b,
-        };
-        let z = Reg::ZERO;
+        let idx = |r: Reg| r.index() as u8;
         match op {
-            SimOp::Auipc { rd, imm } => bound(BoundKind::Auipc, rd, z, z, add(pc, imm), next),
-            SimOp::Jal { rd, offset } => bound(BoundKind::Jal, rd, z, z, add(pc, offset), next),
-            SimOp::Jalr { rd, rs1, offset } => {
-                bound(BoundKind::Jalr, rd, rs1, z, offset as usize, next)
-            }
+            SimOp::Auipc { rd, imm } => Bound::Set {
+                rd: idx(rd),
+                value: add(pc, imm),
+                next,
+            },
+            SimOp::Jal { rd, offset } => Bound::Set {
+                rd: idx(rd),
+                value: next,
+                next: add(pc, offset),
+            },
+            SimOp::Jalr { rd, rs1, offset } => Bound::Jalr {
+                rd: idx(rd),
+                rs1: idx(rs1),
+                offset: offset as usize,
+                link: next,
+            },
             SimOp::Branch {
                 cond,
                 rs1,
                 rs2,
                 offset,
             } => {
-                let (taken, not) = (add(pc, offset), next);
-                let (kind, a, b) = match cond {
-                    Cond::Eq => (BoundKind::Eq, taken, not),
-                    Cond::Ne => (BoundKind::Eq, not, taken),
-                    Cond::Lt => (BoundKind::Lt, taken, not),
-                    Cond::Ge => (BoundKind::Lt, not, taken),
-                    Cond::Ltu => (BoundKind::Ltu, taken, not),
-                    Cond::Geu => (BoundKind::Ltu, not, taken),
+                let (rs1, rs2, target) = (idx(rs1), idx(rs2), add(pc, offset));
+                let (taken, other) = match cond {
+                    Cond::Eq | Cond::Lt | Cond::Ltu => (target, next),
+                    Cond::Ne | Cond::Ge | Cond::Geu => (next, target),
                 };
-                bound(kind, z, rs1, rs2, a, b)
+                let flip = match cond {
+                    Cond::Eq | Cond::Ne => {
+                        return Bound::Eq {
+                            rs1,
+                            rs2,
+                            taken,
+                            other,
+                        }
+                    }
+                    Cond::Lt | Cond::Ge => 1 << (usize::BITS - 1),
+                    Cond::Ltu | Cond::Geu => 0,
+                };
+                Bound::Less {
+                    rs1,
+                    rs2,
+                    flip,
+                    taken,
+                    other,
+                }
             }
         }
     }
@@ -141,37 +166,47 @@ impl Bound {
         // result written to x0 is wiped below.
         x[0] = 0;
         let r = |x: &[usize; 32], i: u8| x[i as usize & 31];
-        let rd = self.rd as usize & 31;
-        let next = match self.kind {
-            BoundKind::Auipc => {
-                x[rd] = self.a;
-                self.b
+        match *self {
+            Bound::Eq {
+                rs1,
+                rs2,
+                taken,
+                other,
+            } => pick(r(x, rs1) == r(x, rs2), taken, other),
+            Bound::Less {
+                rs1,
+                rs2,
+                flip,
+                taken,
+                other,
+            } => pick(r(x, rs1) ^ flip < r(x, rs2) ^ flip, taken, other),
+            Bound::Set { rd, value, next } => {
+                x[rd as usize & 31] = value;
+                x[0] = 0;
+                next
             }
-            BoundKind::Jal => {
-                x[rd] = self.b;
-                self.a
-            }
-            BoundKind::Jalr => {
+            Bound::Jalr {
+                rd,
+                rs1,
+                offset,
+                link,
+            } => {
                 // Read rs1 before writing rd: `jalr ra, 0(ra)` is legal.
-                let target = r(x, self.rs1).wrapping_add(self.a) & !1;
-                x[rd] = self.b;
+                let target = r(x, rs1).wrapping_add(offset) & !1;
+                x[rd as usize & 31] = link;
+                x[0] = 0;
                 target
             }
-            BoundKind::Eq => self.pick(r(x, self.rs1) == r(x, self.rs2)),
-            BoundKind::Lt => self.pick((r(x, self.rs1) as isize) < (r(x, self.rs2) as isize)),
-            BoundKind::Ltu => self.pick(r(x, self.rs1) < r(x, self.rs2)),
-        };
-        x[0] = 0;
-        next
-    }
-
-    #[inline(always)]
-    fn pick(&self, holds: bool) -> usize {
-        if holds {
-            self.a
-        } else {
-            self.b
         }
+    }
+}
+
+#[inline(always)]
+fn pick(holds: bool, taken: usize, other: usize) -> usize {
+    if holds {
+        taken
+    } else {
+        other
     }
 }
 
