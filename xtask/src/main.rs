@@ -36,8 +36,9 @@ commands:
   build               build the kernel (os/, release)
   run                 build and boot the kernel in QEMU (mode=demo)
   test                host tests, then every QEMU test suite
-  bench [--json PATH] build with feature `bench`, boot (mode=bench, -icount),
-                      print the comparison table, optionally write JSON
+  bench [--json PATH] build with feature `bench`, boot it on 1 and on 4 harts
+                      (mode=bench, QEMU 10 -icount), print the comparison
+                      table, optionally write JSON
   lint                rustfmt and clippy for the host workspace and the kernel"
 }
 
