@@ -88,12 +88,15 @@ pub fn qemu_version() -> Result<String> {
 }
 
 /// A QEMU binary to boot with: the system's (on `PATH`), or one unpacked
-/// into a folder of its own, which then needs its own module folder
-/// (QEMU refuses modules of another build, e.g. the system QEMU's).
+/// into a folder of its own, which then needs its own module folder (QEMU
+/// refuses modules of another build, e.g. the system QEMU's) and its own
+/// data folder (`-L`: else `-bios default` loads the system QEMU's
+/// OpenSBI).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QemuBin {
     pub path: PathBuf,
     pub module_dir: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
 }
 
 impl QemuBin {
@@ -101,6 +104,7 @@ impl QemuBin {
         QemuBin {
             path: PathBuf::from(QEMU),
             module_dir: None,
+            data_dir: None,
         }
     }
 
@@ -164,6 +168,7 @@ fn unpacked_qemu() -> QemuBin {
     QemuBin {
         path: root.join("bin").join(QEMU),
         module_dir,
+        data_dir: Some(root.join("share").join("qemu")),
     }
 }
 

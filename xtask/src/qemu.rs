@@ -35,6 +35,9 @@ pub fn qemu_command_for(qemu: &QemuBin, elf: &Path, boot: &Boot) -> Command {
     if let Some(dir) = &qemu.module_dir {
         cmd.env("QEMU_MODULE_DIR", dir);
     }
+    if let Some(dir) = &qemu.data_dir {
+        cmd.arg("-L").arg(dir);
+    }
     cmd.args([
         "-machine",
         "virt",
@@ -90,9 +93,12 @@ mod tests {
         let unpacked = QemuBin {
             path: "/opt/q/usr/bin/qemu-system-riscv64".into(),
             module_dir: Some("/opt/q/usr/lib/x86_64-linux-gnu/qemu".into()),
+            data_dir: Some("/opt/q/usr/share/qemu".into()),
         };
         let cmd = qemu_command_for(&unpacked, Path::new("/k"), &boot);
-        assert!(describe(&cmd).starts_with("/opt/q/usr/bin/qemu-system-riscv64 -machine virt"));
+        assert!(describe(&cmd).starts_with(
+            "/opt/q/usr/bin/qemu-system-riscv64 -L /opt/q/usr/share/qemu -machine virt"
+        ));
         let envs: Vec<_> = cmd.get_envs().collect();
         assert_eq!(
             envs,
