@@ -131,6 +131,33 @@ pub fn parse_bench(output: &str, termination: Termination) -> BenchReport {
     r
 }
 
+/// One report out of several boots' (e.g. a 1-hart and a 4-hart
+/// machine), each labelled for its problems. A result goes right after
+/// the earlier ones of its row (name, impl, probes), so a row's
+/// `harts=4` line follows its `harts=1` line; other results are appended.
+pub fn merge_reports(boots: Vec<(String, BenchReport)>) -> BenchReport {
+    let mut out = BenchReport {
+        done: true,
+        ..BenchReport::default()
+    };
+    for (label, r) in boots {
+        for b in r.results {
+            let same = |a: &BenchResult| {
+                a.name == b.name && a.implementation == b.implementation && a.probes == b.probes
+            };
+            match out.results.iter().rposition(same) {
+                Some(i) => out.results.insert(i + 1, b),
+                None => out.results.push(b),
+            }
+        }
+        out.memory.extend(r.memory);
+        out.done &= r.done;
+        out.problems
+            .extend(r.problems.into_iter().map(|p| format!("{label}: {p}")));
+    }
+    out
+}
+
 /// The JSON report written by `cargo xtask bench --json PATH`.
 pub fn to_json(report: &BenchReport, qemu_version: &str) -> Value {
     json!({
@@ -376,6 +403,46 @@ rkprobes bench, 4 harts
                 {"impl": "rkprobes", "slot_bytes": 32, "bookkeeping_bytes": 4096},
                 {"impl": "kprobe-0.6", "slot_bytes": 4096, "bookkeeping_bytes": 16384}
             ])
+        );
+    }
+
+    #[test]
+    fn merges_boots() {
+        let one = parse_bench(RUN, Termination::Exited(0));
+        let four = parse_bench(
+            "[BENCH] name=kprobe_hit impl=rkprobes harts=4 probes=1 instructions_per_hit=313 hits=40000\n\
+             [BENCH] name=other impl=rkprobes harts=4 probes=1 instructions_per_hit=5 hits=40000\n",
+            Termination::Exited(0),
+        );
+        let r = merge_reports(vec![("1 hart".into(), one), ("4 harts".into(), four)]);
+        let rows: Vec<(&str, &str, u32, u32)> = r
+            .results
+            .iter()
+            .map(|b| {
+                (
+                    b.name.as_str(),
+                    b.implementation.as_str(),
+                    b.harts,
+                    b.probes,
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            vec![
+                ("kprobe_hit", "rkprobes", 1, 1),
+                ("kprobe_hit", "rkprobes", 4, 1),
+                ("kprobe_hit", "kprobe-0.6", 1, 1),
+                ("kprobe_hit", "rkprobes", 4, 64),
+                ("kretprobe", "kprobe-0.6", 1, 1),
+                ("other", "rkprobes", 4, 1),
+            ]
+        );
+        assert_eq!(r.memory.len(), 2);
+        assert!(!r.done);
+        assert_eq!(
+            r.problems,
+            vec!["4 harts: no [BENCH] done line: kernel crashed or hung"]
         );
     }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::env::QEMU;
+use crate::env::QemuBin;
 use crate::process::{describe, run_captured, Captured};
 
 /// One QEMU boot.
@@ -26,7 +26,18 @@ pub struct Boot<'a> {
 /// also claim stdio and QEMU refuses `-serial stdio` ("cannot use stdio by
 /// multiple character devices").
 pub fn qemu_command(elf: &Path, boot: &Boot) -> Command {
-    let mut cmd = Command::new(QEMU);
+    qemu_command_for(&QemuBin::system(), elf, boot)
+}
+
+/// `qemu_command` with the given QEMU binary (and its module folder).
+pub fn qemu_command_for(qemu: &QemuBin, elf: &Path, boot: &Boot) -> Command {
+    let mut cmd = Command::new(&qemu.path);
+    if let Some(dir) = &qemu.module_dir {
+        cmd.env("QEMU_MODULE_DIR", dir);
+    }
+    if let Some(dir) = &qemu.data_dir {
+        cmd.arg("-L").arg(dir);
+    }
     cmd.args([
         "-machine",
         "virt",
@@ -51,7 +62,12 @@ pub fn qemu_command(elf: &Path, boot: &Boot) -> Command {
 /// whole console transcript (stdout and stderr merged) and how QEMU ended.
 /// QEMU is killed if it outlives `boot.timeout`.
 pub fn run_qemu(elf: &Path, boot: &Boot, echo: bool) -> Result<Captured> {
-    let cmd = qemu_command(elf, boot);
+    run_qemu_with(&QemuBin::system(), elf, boot, echo)
+}
+
+/// `run_qemu` with the given QEMU binary.
+pub fn run_qemu_with(qemu: &QemuBin, elf: &Path, boot: &Boot, echo: bool) -> Result<Captured> {
+    let cmd = qemu_command_for(qemu, elf, boot);
     eprintln!("xtask: {}", describe(&cmd));
     run_captured(cmd, Some(boot.timeout), echo)
 }
@@ -73,6 +89,23 @@ mod tests {
             describe(&cmd),
             "qemu-system-riscv64 -machine virt -nographic -bios default -m 128M -smp 4 \
              -icount shift=0,sleep=off -kernel /k -append mode=bench -monitor none -serial stdio"
+        );
+        let unpacked = QemuBin {
+            path: "/opt/q/usr/bin/qemu-system-riscv64".into(),
+            module_dir: Some("/opt/q/usr/lib/x86_64-linux-gnu/qemu".into()),
+            data_dir: Some("/opt/q/usr/share/qemu".into()),
+        };
+        let cmd = qemu_command_for(&unpacked, Path::new("/k"), &boot);
+        assert!(describe(&cmd).starts_with(
+            "/opt/q/usr/bin/qemu-system-riscv64 -L /opt/q/usr/share/qemu -machine virt"
+        ));
+        let envs: Vec<_> = cmd.get_envs().collect();
+        assert_eq!(
+            envs,
+            vec![(
+                std::ffi::OsStr::new("QEMU_MODULE_DIR"),
+                Some(std::ffi::OsStr::new("/opt/q/usr/lib/x86_64-linux-gnu/qemu"))
+            )]
         );
     }
 }

@@ -85,6 +85,11 @@ fn enable_ipi() {
     unsafe { core::arch::asm!("csrs sie, {}", in(reg) SIE_SSIE) };
 }
 
+/// Sends a wake-up IPI to every online hart but the calling one.
+pub fn ipi_others() {
+    sbi_rt::send_ipi(sbi_rt::HartMask::from_mask_base(others_mask(), 0));
+}
+
 /// An IPI from `run_on_all`: it only wakes the hart; clear it.
 pub fn on_ipi() {
     // SAFETY: clears sip.SSIP, the pending bit of the interrupt being taken.
@@ -128,7 +133,7 @@ pub fn run_on_all(include_self: bool, job: &(dyn Fn(usize) + Sync)) {
     let job_ref: &(dyn Fn(usize) + Sync) = job;
     JOB.store(&job_ref as *const _ as usize, Ordering::Release);
     JOB_SEQ.fetch_add(1, Ordering::AcqRel);
-    sbi_rt::send_ipi(sbi_rt::HartMask::from_mask_base(others_mask(), 0));
+    ipi_others();
     if include_self {
         job(arch::hart_id());
     }

@@ -1,13 +1,15 @@
 //! `mode=bench`: what a probe hit costs, in instructions, held against the
 //! bare trap round trip and against the `kprobe` crate 0.6.
 //!
-//! Counted with `instret` on the hart doing the work, interrupts masked
-//! during every measured loop (timer ticks stay out), under QEMU
-//! `-icount shift=0,sleep=off` where the counts are exact and repeatable.
-//! `cargo xtask bench` parses the output (xtask/src/bench.rs).
+//! Counted with `instret`, interrupts masked during every measured loop
+//! (timer ticks stay out), under QEMU `-icount shift=0,sleep=off` where
+//! the counts are exact and repeatable. `cargo xtask bench` boots a 1-hart
+//! machine (every row with `harts=1`) and a 4-hart one (the `harts=4`
+//! per-hit rows, see `measure.rs`), and parses the output
+//! (xtask/src/bench.rs).
 //!
 //! - `targets.rs`: the assembly functions called and probed;
-//! - `measure.rs`: instret around N calls, on one hart or all;
+//! - `measure.rs`: instret around N calls, on one hart or on all at once;
 //! - `hook.rs`: the trap handler's bench hook (trap floor, kprobe routing);
 //! - `tracer.rs`: the library interface, and rkprobes behind it;
 //! - `kprobe06/`: the `kprobe` crate behind it;
@@ -62,12 +64,15 @@ impl Report {
     }
 }
 
-/// The library's rows; returns its trap floor.
+/// The library's rows; returns its trap floor. With several harts
+/// online: the per-hit rows alone (the others count on one hart, see
+/// `measure`).
 fn run_library<T: Tracer>(t: &T, report: &mut Report) -> f64 {
-    rows::note_smp(T::IMPL);
     let floor = rows::trap_floor(T::IMPL, report);
     rows::hit_rows(t, floor, report);
-    rows::scaling(t, floor, report);
+    if crate::smp::online() == 1 {
+        rows::scaling(t, floor, report);
+    }
     floor
 }
 
@@ -86,11 +91,14 @@ pub fn run() -> u32 {
         println!("[BENCH] done");
         return u32::from(report.failures > 0);
     }
-    // Rows only rkprobes can have: async probes and uprobes.
+    // Rows only rkprobes can have: async probes and uprobes (1-hart
+    // machine only).
     let floor = run_library(&tracer::Rkprobes, &mut report);
-    ret_scaling::rows(floor, &mut report);
-    async_row::row(floor, &mut report);
-    user_rows::rows(&mut report);
+    if crate::smp::online() == 1 {
+        ret_scaling::rows(floor, &mut report);
+        async_row::row(floor, &mut report);
+        user_rows::rows(&mut report);
+    }
     match kprobe06::Kprobe06::new() {
         Ok(k) => {
             hook::route_to_kprobe06(true);

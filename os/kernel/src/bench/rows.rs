@@ -1,7 +1,7 @@
 //! The workloads, each printed as `[BENCH]` rows for one library.
 //!
 //! Per-hit rows: instret of N calls with the probe minus N calls without
-//! it, over N, on each hart (averaged when several harts run at once).
+//! it, over N; with 4 harts, of 4 x N calls at once over 4N.
 //! Registration rows: instructions per register / unregister call.
 
 use super::measure::{self, calls_on, per_hit, Harts, N};
@@ -60,43 +60,33 @@ pub const HIT_ROWS: [HitRow; 6] = [
     },
 ];
 
-/// Whether the `harts=4` rows run. Off, for two reasons found under
-/// QEMU 7.2 `-icount shift=0,sleep=off` (all vCPUs round-robin on one host
-/// thread):
-/// - the first `smp::run_on_all` hangs: a vCPU that has an interrupt
-///   pending (or is runnable) can be passed over indefinitely while hart 0
-///   spins; seen both for a hart woken from `wfi` (stuck right after
-///   OpenSBI's `stimecmp` write) and, with the tick off, for a hart waiting
-///   in OpenSBI's boot `wfi`. Idle harts busy-polling instead of `wfi`
-///   gets `run_on_all` through;
-/// - even then the counts are not per hart: QEMU 7.2 reads `instret`
-///   (and `cycle`) as the global icount, the instructions of all harts,
-///   so a hart's delta includes whatever the others ran in its window
-///   (trap_floor came out 361 instead of 114 with 4 harts; a `register`
-///   with a remote fence.i took 490 million). Per-hart rows need a
-///   per-hart counter (e.g. a QEMU whose PMU counts per vCPU) or
-///   counting in software.
-///
-/// The 4-hart code paths run when this is on (without `-icount` they
-/// complete, but the counts are then not exact).
-pub const SMP_ROWS: bool = false;
-
-/// The hart sets each per-hit row runs on.
+/// The hart sets each per-hit row runs on. A 1-hart machine gives the
+/// `harts=1` rows; a 4-hart one (`cargo xtask bench` boots both) the
+/// `harts=4` rows: every hart makes N calls at once and the per-hit figure
+/// is the window's instructions (probed minus unprobed) over 4N hits.
+/// `instret` is not per hart under QEMU `-icount`, so the window holds
+/// nothing but the workload: see `measure::window`. The 4-hart machine
+/// also measures each row with the boot hart alone (the others halted)
+/// as a check: it must match the 1-hart machine's row.
 fn hart_sets() -> &'static [Harts] {
-    if SMP_ROWS {
-        &[Harts::One, Harts::All]
-    } else {
+    if crate::smp::online() == 1 {
         &[Harts::One]
+    } else {
+        &[Harts::One, Harts::All]
     }
 }
 
-/// Says once per library why the 4-hart rows are missing.
-pub fn note_smp(impl_name: &str) {
-    if !SMP_ROWS {
+/// Prints a per-hit row; on a machine with several harts the boot-hart-
+/// alone figure is a `#` check line, not a row.
+fn emit(report: &mut Report, name: &str, imp: &str, harts: Harts, v: f64) {
+    if harts == Harts::One && crate::smp::online() > 1 {
         println!(
-            "# harts=4 rows impl={impl_name}: not measured: under QEMU 7.2 -icount \
-             instret counts all harts, and run_on_all hangs (see bench/rows.rs SMP_ROWS)"
+            "# check {name} impl={imp} harts=1 on the {}-hart machine, the others halted: \
+             instructions_per_hit={v:.2}",
+            crate::smp::online()
         );
+    } else {
+        report.row(name, imp, harts.count(), 1, v, N * harts.count() as u64);
     }
 }
 
@@ -109,18 +99,11 @@ pub fn trap_floor(impl_name: &str, report: &mut Report) -> f64 {
     for &harts in hart_sets() {
         let base = calls_on(harts, targets::FLOOR_BASE, N);
         let trap = calls_on(harts, targets::FLOOR_TRAP, N);
-        let v = per_hit(&base, &trap, N);
+        let v = per_hit(base, trap, N * harts.count() as u64);
         if harts == Harts::One {
             one_hart = v;
         }
-        report.row(
-            "trap_floor",
-            impl_name,
-            harts.count(),
-            1,
-            v,
-            N * harts.count() as u64,
-        );
+        emit(report, "trap_floor", impl_name, harts, v);
     }
     one_hart
 }
@@ -138,8 +121,8 @@ pub(super) fn hit_cost<T: Tracer>(
     let probed = calls_on(harts, target.func, N);
     let hits = t.hits(&probe);
     t.unregister(probe)?;
-    let v = per_hit(&base, &probed, N);
     let expected = N * harts.count() as u64;
+    let v = per_hit(base, probed, expected);
     if hits.is_some_and(|h| h != expected) {
         return Err(alloc::format!("counted {hits:?} hits, expected {expected}"));
     }
@@ -156,14 +139,7 @@ pub fn hit_rows<T: Tracer>(t: &T, floor: f64, report: &mut Report) {
     for row in &HIT_ROWS {
         for &harts in hart_sets() {
             match hit_cost(t, row.target, row.handlers, harts, floor) {
-                Ok(v) => report.row(
-                    row.name,
-                    T::IMPL,
-                    harts.count(),
-                    1,
-                    v,
-                    N * harts.count() as u64,
-                ),
+                Ok(v) => emit(report, row.name, T::IMPL, harts, v),
                 Err(e) => report.skip(row.name, T::IMPL, harts.count(), &e),
             }
         }
@@ -232,7 +208,7 @@ pub fn scaling<T: Tracer>(t: &T, floor: f64, report: &mut Report) {
             unreg as f64 / calls as f64,
             calls,
         );
-        let v = per_hit(&base, &probed, N);
+        let v = per_hit(base, probed, N);
         if hits.is_some_and(|h| h != N) || v < floor {
             report.skip(
                 "kprobe_xol",

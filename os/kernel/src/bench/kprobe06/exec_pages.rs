@@ -38,7 +38,7 @@ pub fn init() -> Result<(), &'static str> {
             // SAFETY: flushing the TLB has no memory effect.
             unsafe { core::arch::asm!("sfence.vma") };
         };
-        if super::super::rows::SMP_ROWS {
+        if smp::online() > 1 {
             smp::run_on_all(true, &flush);
         } else {
             flush(0);
