@@ -74,6 +74,8 @@ extern "C" fn trap_handler(frame: &mut KernelFrame) {
                 // A tick in user mode ends the process's time slice.
                 if from_user {
                     crate::process::yield_now();
+                    // Another thread called `exit` meanwhile.
+                    crate::process::exit_if_exiting();
                 }
             }
             S_SOFT => crate::smp::on_ipi(),
