@@ -39,16 +39,18 @@ static LIVE: AtomicUsize = AtomicUsize::new(0);
 /// Harts that ran a process since the last `take_busy_harts`.
 static BUSY: AtomicUsize = AtomicUsize::new(0);
 
-/// The pid of the process running on this hart (no reference taken: the
-/// uprobe hit path asks for it on every hit).
+/// Per hart: the pid of the process whose thread it runs (0: none), kept
+/// beside `current` for the uprobe hit path.
+static CURRENT_PID: [AtomicUsize; MAX_HARTS] = [const { AtomicUsize::new(0) }; MAX_HARTS];
+
+/// The pid of the process running on this hart (no reference taken, no
+/// lock: the uprobe hit path asks for it on every hit). Call with
+/// interrupts masked (as in a trap handler), so the thread cannot move to
+/// another hart between reading the hart id and its slot.
+#[inline]
 pub fn current_pid() -> Option<usize> {
-    let _irq = IrqGuard::new();
-    // SAFETY: this hart's own slot, interrupts masked.
-    unsafe {
-        (*HARTS[arch::hart_id()].current.get())
-            .as_ref()
-            .map(|t| t.process.pid())
-    }
+    let pid = CURRENT_PID[arch::hart_id()].load(Ordering::Relaxed);
+    (pid != 0).then_some(pid)
 }
 
 /// The process whose thread runs on this hart.
@@ -145,6 +147,7 @@ fn run(hart: usize, thread: Arc<Thread>) {
     activate(satp);
     let to = thread.context.get();
     let me = &HARTS[hart];
+    CURRENT_PID[hart].store(process.pid(), Ordering::Relaxed);
     // SAFETY: this hart's own slot; interrupts are masked by the caller.
     unsafe { *me.current.get() = Some(thread) };
     // SAFETY: the thread came off the ready queue, so it is switched out
@@ -152,6 +155,7 @@ fn run(hart: usize, thread: Arc<Thread>) {
     // the `Arc` in `current`.
     unsafe { switch::switch(me.scheduler.get(), to) };
     activate(paging::kernel_satp());
+    CURRENT_PID[hart].store(0, Ordering::Relaxed);
     // SAFETY: as above; back on this hart's scheduler context.
     let thread = unsafe { (*me.current.get()).take() }.expect("current thread");
     if thread.exited.load(Ordering::Acquire) {
