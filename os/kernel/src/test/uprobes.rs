@@ -55,6 +55,10 @@ pub fn tests() -> Vec<Test> {
             "uprobes::threads_simulated_pc_relative_on_several_harts",
             threads_simulated
         ),
+        Test::new(
+            "uprobes::threads_hitting_while_unregistered",
+            threads_unregistered_while_hitting
+        ),
     ]
 }
 
@@ -700,5 +704,40 @@ fn threads_simulated() -> TestResult {
     check_eq!(traps, 2 * n);
     let harts = harts.load(Ordering::Relaxed);
     check!(harts.count_ones() >= 2, "handler ran on harts {harts:#b}");
+    no_probed_processes()
+}
+
+/// 4 threads hit an out-of-line uprobe and a uretprobe on `tstep` while
+/// another hart removes both: calls in flight still return to their
+/// callers, threads in the slot come back, the output is unchanged.
+fn threads_unregistered_while_hitting() -> TestResult {
+    let want = super::process::threads_output(THREAD_CALLS);
+    let step = reg(Uprobe::new(THREADS).symbol("tstep"))?;
+    let ret = reg(Uprobe::new(THREADS)
+        .symbol("tstep")
+        .kind(ProbeType::SyncFunc))?;
+    let n = format!("{THREAD_CALLS}");
+    capture::begin();
+    let p = spawn(THREADS, &["threads", "work", &n]);
+    let result = spin::Mutex::new(Ok(()));
+    let at_removal = AtomicU64::new(0);
+    let handles = spin::Mutex::new(Some((step, ret)));
+    process::run_until_idle_with(&|| {
+        let (step, ret) = handles.lock().take().expect("handles");
+        wait_for(|| ret.hits() >= 200);
+        at_removal.store(ret.hits(), Ordering::Relaxed);
+        let r = step.unregister().and(ret.unregister());
+        *result.lock() = r.map_err(|e| format!("{e}"));
+    });
+    let out = capture::end();
+    let p = p?;
+    result.into_inner()?;
+    let removed_at = at_removal.load(Ordering::Relaxed);
+    check!(
+        (200..4 * THREAD_CALLS).contains(&removed_at),
+        "hits at removal {removed_at}"
+    );
+    check_eq!(out.of(p.pid()), want);
+    check_eq!(p.exit_code(), Some(0));
     no_probed_processes()
 }
