@@ -40,8 +40,17 @@ impl UprobeOs for DemoUprobeOs {
         arch::hart_id()
     }
 
+    #[link_section = ".text.trap"]
     fn current_process(&self) -> Option<ProcessId> {
         process::current_pid().map(|pid| pid as ProcessId)
+    }
+
+    /// Both from the hart's own slot (the hit path runs with interrupts
+    /// masked).
+    #[link_section = ".text.trap"]
+    fn current(&self) -> Option<(ProcessId, usize)> {
+        let hart = arch::hart_id();
+        process::current_pid().map(|pid| (pid as ProcessId, hart))
     }
 
     fn process_path(&self, pid: ProcessId) -> Option<String> {

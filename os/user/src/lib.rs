@@ -11,4 +11,7 @@ pub mod console;
 mod start;
 pub mod syscall;
 
-pub use syscall::{exec, exit, fork, gethartid, getpid, wait, write, yield_now};
+pub use syscall::{
+    exec, exit, fork, gethartid, getpid, gettid, thread_exit, thread_join, thread_spawn, wait,
+    write, yield_now,
+};

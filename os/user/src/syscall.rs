@@ -74,3 +74,46 @@ pub fn wait(pid: Option<usize>) -> Option<(usize, i32)> {
     let ret = syscall(SYS_WAIT, [pid, &mut code as *mut i32 as usize, 0, 0]);
     (ret >= 0).then_some((ret as usize, code))
 }
+
+/// This thread's id (the first thread's is the pid).
+pub fn gettid() -> usize {
+    syscall(SYS_GETTID, [0; 4]) as usize
+}
+
+/// Ends the calling thread with `code` (the process too if it is the
+/// last one).
+pub fn thread_exit(code: i32) -> ! {
+    syscall(SYS_THREAD_EXIT, [code as isize as usize, 0, 0, 0]);
+    unreachable!("thread_exit returned")
+}
+
+/// Waits for thread `tid` of this process to end; its exit code.
+pub fn thread_join(tid: usize) -> Option<i32> {
+    let mut code: i32 = 0;
+    let ret = syscall(SYS_THREAD_JOIN, [tid, &mut code as *mut i32 as usize, 0, 0]);
+    (ret >= 0).then_some(code)
+}
+
+/// The first code a new thread runs: `f(arg)`, then `thread_exit` with
+/// its result.
+extern "C" fn thread_start(f: usize, arg: usize) -> ! {
+    // SAFETY: `thread_spawn` passes a function of exactly this type.
+    let f: extern "C" fn(usize) -> i32 = unsafe { core::mem::transmute(f) };
+    thread_exit(f(arg))
+}
+
+/// Starts a thread of this process running `f(arg)` on `stack` (which it
+/// owns until it ends: join it before reusing the stack); returns its tid.
+pub fn thread_spawn(
+    f: extern "C" fn(usize) -> i32,
+    arg: usize,
+    stack: &'static mut [u8],
+) -> Option<usize> {
+    // 16-byte aligned, as the calling convention wants.
+    let top = (stack.as_mut_ptr() as usize + stack.len()) & !15;
+    let ret = syscall(
+        SYS_THREAD_CREATE,
+        [thread_start as *const () as usize, f as usize, arg, top],
+    );
+    (ret >= 0).then_some(ret as usize)
+}

@@ -488,3 +488,62 @@ fn fault_in_a_slot_is_reported_at_the_probe() {
     assert_eq!(Uprobes::get().uprobes_fault_handler(&mut elsewhere), None);
     h.unregister().unwrap();
 }
+
+/// Threads of one process on several harts at once (host threads, each
+/// its own hart and user stack): every hit steps through the one shared
+/// slot and comes back to its own thread's next instruction, every call
+/// returns to its own caller with its own entry data, counts are exact.
+#[test]
+fn threads_of_one_process_hit_at_once_on_several_harts() {
+    const THREADS: usize = 4;
+    const CALLS: usize = 500;
+    let _w = world();
+    let pid = start(A);
+    let addi = work(off::ADDI);
+    let step = Uprobe::new(A).addr(addi).register().unwrap();
+    let wrong = Arc::new(core::sync::atomic::AtomicUsize::new(0));
+    let bad = wrong.clone();
+    let call = Uprobe::new(A)
+        .symbol("work")
+        .entry(|tf, data| {
+            data[0] = tf.arg(0);
+            data[1] = tf.sp();
+        })
+        .ret(move |tf, data| {
+            // Each thread returns arg + 1 from its own stack.
+            if tf.ret() != data[0] + 1 || tf.sp() != data[1] {
+                bad.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+            }
+        })
+        .register()
+        .unwrap();
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            s.spawn(move || {
+                let stack = STACK - 0x1000 * t;
+                let caller = CALLER + 4 * t;
+                for i in 0..CALLS {
+                    let mut tf = frame(work(0));
+                    tf.x[SP] = stack;
+                    tf.x[RA] = caller;
+                    tf.x[A0] = t * 10_000 + i;
+                    assert!(matches!(hit(pid, &mut tf), Path::Stepped { .. }));
+                    assert_eq!((tf.pc(), tf.x[RA]), (work(2), SLOT_VA));
+                    tf.x[A0] = 1;
+                    tf.set_pc(addi);
+                    assert!(matches!(hit(pid, &mut tf), Path::Stepped { .. }));
+                    assert_eq!((tf.pc(), tf.x[A0]), (addi + 4, 6));
+                    std::thread::yield_now();
+                    assert!(ret(pid, &mut tf, t * 10_000 + i + 1));
+                    assert_eq!((tf.pc(), tf.x[RA], tf.sp()), (caller, caller, stack));
+                }
+            });
+        }
+    });
+    let n = (THREADS * CALLS) as u64;
+    assert_eq!((step.hits(), call.hits(), call.missed()), (n, n, 0));
+    assert_eq!(wrong.load(core::sync::atomic::Ordering::Relaxed), 0);
+    assert_eq!(Uprobes::get().calls_in_flight(pid), 0);
+    step.unregister().unwrap();
+    call.unregister().unwrap();
+}

@@ -1,12 +1,16 @@
 //! The hit path: a user thread trapped on a breakpoint. No lock is taken
 //! (besides a seed handler's own mutex) and nothing is allocated: the
-//! snapshot is read inside a reader section; what a thread is stepping is
-//! derived from its pc in the slot page, never from per-hart state, so it
-//! may be preempted and resume on another hart anywhere in between.
+//! snapshot's index is read inside a reader section; what a thread is
+//! stepping is derived from its pc in the slot page, never from per-hart
+//! state, so it may be preempted and resume on another hart anywhere in
+//! between, and threads of one process may hit on several harts at once
+//! (calls in flight are told apart by their stack pointer).
 
 use super::layout::{self, SlotTrap, SLOT_PAGE_SIZE};
-use super::state::{ProcState, Snapshot, UPoint};
+use super::os::{ProcessId, UprobeOs};
+use super::state::{Index, ProcState, UPoint};
 use super::Uprobes;
+use crate::arch::current::simulate::SimOp;
 use crate::arch::current::{breakpoint, Exec, TrapFrame};
 use crate::point::{EntryAction, Pre, PreAction, ProbeType, RetData};
 use core::sync::atomic::Ordering;
@@ -17,48 +21,58 @@ impl Uprobes {
         let Some(os) = self.os.get() else {
             return false;
         };
-        let Some(pid) = os.current_process() else {
+        let Some((pid, hart)) = os.current() else {
             return false;
         };
-        let hart = os.hart_id();
         let reader = self.published.read(hart);
-        let Some(snap) = reader.snapshot() else {
+        let Some(index) = reader.index() else {
             return false;
         };
-        let Some(state) = snap.procs.get(&pid) else {
+        let Some(state) = index.proc(pid) else {
             return false;
         };
         let pc = cx.pc();
         let offset = pc.wrapping_sub(state.slot_va);
         if offset < SLOT_PAGE_SIZE {
-            return self.slot_trap(hart, snap, state, offset, cx);
+            return self.slot_trap(hart, index, state, offset, cx);
         }
-        match snap.points.get(&(state.path, pc)) {
-            Some(point) => {
-                self.hit(hart, state, point, cx);
-                true
+        let Some(point) = index.point(state.path, pc) else {
+            return gone(*os, pid, pc);
+        };
+        if point.solo {
+            self.hit_solo(hart, state, point, cx);
+        } else {
+            self.hit(hart, state, point, cx);
+        }
+        true
+    }
+
+    /// A point with one probe, an instruction probe with at most a pre
+    /// handler (`UPoint::solo`): the common hit, kept short.
+    #[inline(always)]
+    fn hit_solo(&self, hart: usize, state: &ProcState, point: &UPoint, cx: &mut TrapFrame) {
+        let probe = &point.probes[0];
+        if probe.live() {
+            probe.hits.fetch_add(1, Ordering::Relaxed);
+            if let Some(Pre::Fn(f)) = &probe.pre {
+                let pc = cx.pc();
+                if self.published.in_handler(hart, || f(cx)) == PreAction::Skip {
+                    if cx.pc() == pc {
+                        cx.set_pc(pc + point.prepared.len());
+                    }
+                    return;
+                }
             }
-            None => {
-                // Removed while this thread was on its way here: the
-                // original instruction is back, fetch it again. A
-                // breakpoint still there is nobody's.
-                let mut b = [0u8; 4];
-                let ok = os.read_user(pid, pc, &mut b[..2]);
-                let lo = u16::from_le_bytes([b[0], b[1]]);
-                let hi = if ok
-                    && breakpoint::len_of(lo) == 4
-                    && os.read_user(pid, pc + 2, &mut b[2..])
-                {
-                    u16::from_le_bytes([b[2], b[3]])
-                } else {
-                    0
-                };
-                ok && !breakpoint::is_breakpoint(lo, hi)
-            }
+        }
+        match point.prepared.exec {
+            Exec::Simulate(op) => simulate(point, op, cx),
+            Exec::OutOfLine => to_slot(state, point, cx),
         }
     }
 
+    /// Any other point: every probe's handlers, return probes' calls.
     #[link_section = ".text.rkprobes"]
+    #[inline(never)]
     fn hit(&self, hart: usize, state: &ProcState, point: &UPoint, cx: &mut TrapFrame) {
         let pc = cx.pc();
         let mut action = PreAction::Continue;
@@ -105,34 +119,23 @@ impl Uprobes {
         }
         match point.prepared.exec {
             Exec::Simulate(op) => {
-                point.prepared.simulate(op, pc, cx);
+                simulate(point, op, cx);
                 if point.has_post {
                     self.run_post(hart, point, cx);
                 }
             }
-            Exec::OutOfLine => {
-                // Straight back from the slot unless a post handler must
-                // see the result (then the slot's breakpoint returns here).
-                let slot = state.slot_va + layout::slot_offset(point.slot);
-                let jump = !point.has_post && layout::in_reach(slot, point.addr);
-                cx.set_pc(
-                    slot + if jump {
-                        layout::JUMP_AT
-                    } else {
-                        layout::STEP_AT
-                    },
-                );
-            }
+            Exec::OutOfLine => to_slot(state, point, cx),
         }
     }
 
     /// A trap in the slot page: a return through the trampoline, or the
     /// breakpoint after a slot's instruction.
     #[link_section = ".text.rkprobes"]
+    #[inline(never)]
     fn slot_trap(
         &self,
         hart: usize,
-        snap: &Snapshot,
+        index: &Index,
         state: &ProcState,
         offset: usize,
         cx: &mut TrapFrame,
@@ -144,7 +147,7 @@ impl Uprobes {
                 };
                 cx.set_reg(TrapFrame::RA, call.ret_addr);
                 cx.set_pc(call.ret_addr);
-                if let Some(probe) = snap.probes.get(&call.probe).filter(|p| p.live()) {
+                if let Some(probe) = index.probe(call.probe).filter(|p| p.live()) {
                     if let Some(post) = &probe.post {
                         self.published
                             .in_handler(hart, || post.call(cx, &call.data));
@@ -152,8 +155,11 @@ impl Uprobes {
                 }
                 true
             }
-            Some(SlotTrap::Slot { index, within }) => {
-                let Some(point) = snap.slots.get(&index) else {
+            Some(SlotTrap::Slot {
+                index: slot,
+                within,
+            }) => {
+                let Some(point) = index.slot(slot) else {
                     return false;
                 };
                 if within != layout::STEP_AT + point.prepared.len() {
@@ -184,16 +190,58 @@ impl Uprobes {
     /// A fault in a slot: reported at the probe's address.
     pub(crate) fn fault(&self, cx: &mut TrapFrame) -> Option<usize> {
         let os = self.os.get()?;
-        let pid = os.current_process()?;
-        let reader = self.published.read(os.hart_id());
-        let snap = reader.snapshot()?;
-        let state = snap.procs.get(&pid)?;
+        let (pid, hart) = os.current()?;
+        let reader = self.published.read(hart);
+        let index = reader.index()?;
+        let state = index.proc(pid)?;
         let offset = cx.pc().wrapping_sub(state.slot_va);
-        let Some(SlotTrap::Slot { index, .. }) = layout::classify(offset) else {
+        let Some(SlotTrap::Slot { index: slot, .. }) = layout::classify(offset) else {
             return None;
         };
-        let addr = snap.slots.get(&index)?.addr;
+        let addr = index.slot(slot)?.addr;
         cx.set_pc(addr);
         Some(addr)
     }
+}
+
+/// A breakpoint at `pc` of process `pid` that is no point of the snapshot:
+/// removed while this thread was on its way here (the original instruction
+/// is back: fetch it again), or nobody's (still a breakpoint there).
+#[link_section = ".text.rkprobes"]
+#[inline(never)]
+#[cold]
+fn gone(os: &dyn UprobeOs, pid: ProcessId, pc: usize) -> bool {
+    let mut b = [0u8; 4];
+    let ok = os.read_user(pid, pc, &mut b[..2]);
+    let lo = u16::from_le_bytes([b[0], b[1]]);
+    let hi = if ok && breakpoint::len_of(lo) == 4 && os.read_user(pid, pc + 2, &mut b[2..]) {
+        u16::from_le_bytes([b[2], b[3]])
+    } else {
+        0
+    };
+    ok && !breakpoint::is_breakpoint(lo, hi)
+}
+
+/// Runs `point`'s instruction on the frame.
+#[link_section = ".text.rkprobes"]
+#[inline(never)]
+fn simulate(point: &UPoint, op: SimOp, cx: &mut TrapFrame) {
+    point.prepared.simulate(op, point.addr, cx);
+}
+
+/// Sends the thread to `point`'s slot: straight back from there unless a
+/// post handler must see the result (then the slot's breakpoint returns
+/// to the library).
+#[link_section = ".text.rkprobes"]
+#[inline(always)]
+fn to_slot(state: &ProcState, point: &UPoint, cx: &mut TrapFrame) {
+    let slot = state.slot_va + layout::slot_offset(point.slot);
+    let jump = !point.has_post && layout::in_reach(slot, point.addr);
+    cx.set_pc(
+        slot + if jump {
+            layout::JUMP_AT
+        } else {
+            layout::STEP_AT
+        },
+    );
 }

@@ -9,7 +9,8 @@ use core::ops::Range;
 pub type ProcessId = u64;
 
 /// Services for probes in user programs. Methods the hit path calls
-/// (`hart_id`, `current_process`, `read_user`) must not be kprobe targets.
+/// (`current`, `hart_id`, `current_process`, `read_user`) must not be
+/// kprobe targets.
 pub trait UprobeOs: Sync {
     /// The calling hart's index: the same value every time on one hart
     /// (it names the hart's reader counters, and tells a handler's own
@@ -18,6 +19,13 @@ pub trait UprobeOs: Sync {
 
     /// The process the calling hart runs (the one that trapped).
     fn current_process(&self) -> Option<ProcessId>;
+
+    /// `current_process` and `hart_id` at once: what the hit path asks on
+    /// every hit (one call; an OS may answer both more cheaply). Must
+    /// agree with those two.
+    fn current(&self) -> Option<(ProcessId, usize)> {
+        Some((self.current_process()?, self.hart_id()))
+    }
 
     /// The program file `pid` runs (the path of its last exec).
     fn process_path(&self, pid: ProcessId) -> Option<String>;

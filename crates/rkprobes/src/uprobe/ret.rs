@@ -7,10 +7,12 @@
 
 use crate::point::RetData;
 use alloc::boxed::Box;
-use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 /// Calls in flight per process.
 pub const MAX_INSTANCES: usize = 16;
+
+const _: () = assert!(MAX_INSTANCES <= 32, "`ready` is a 32-bit mask");
 
 const FREE: u8 = 0;
 const CLAIMED: u8 = 1;
@@ -36,6 +38,9 @@ pub(crate) struct Call {
 pub(crate) struct Instances {
     pool: Box<[Instance]>,
     next_seq: AtomicU64,
+    /// Bit i: instance i is `READY` (set after it is, cleared before it is
+    /// freed), so a return looks at calls in flight only.
+    ready: AtomicU32,
 }
 
 impl Instances {
@@ -43,6 +48,7 @@ impl Instances {
         Instances {
             pool: (0..MAX_INSTANCES).map(|_| Instance::default()).collect(),
             next_seq: AtomicU64::new(0),
+            ready: AtomicU32::new(0),
         }
     }
 
@@ -51,7 +57,8 @@ impl Instances {
         let copy = Instances::new();
         copy.next_seq
             .store(self.next_seq.load(Ordering::Relaxed), Ordering::Relaxed);
-        for (from, to) in self.pool.iter().zip(copy.pool.iter()) {
+        let mut ready = 0;
+        for (n, (from, to)) in self.pool.iter().zip(copy.pool.iter()).enumerate() {
             if from.state.load(Ordering::Acquire) != READY {
                 continue;
             }
@@ -67,7 +74,9 @@ impl Instances {
                 b.store(a.load(Ordering::Relaxed), Ordering::Relaxed);
             }
             to.state.store(READY, Ordering::Release);
+            ready |= 1 << n;
         }
+        copy.ready.store(ready, Ordering::Release);
         copy
     }
 
@@ -98,6 +107,7 @@ impl Instances {
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         inst.seq.store(seq, Ordering::Relaxed);
         inst.state.store(READY, Ordering::Release);
+        self.ready.fetch_or(1 << index, Ordering::Release);
     }
 
     #[cfg(test)]
@@ -108,20 +118,32 @@ impl Instances {
     }
 
     /// Takes the newest call entered with `sp` (tail calls into probed
-    /// functions share one).
+    /// functions share one). Only the thread owning that stack takes its
+    /// calls, so no other thread frees one of them meanwhile.
     pub fn pop(&self, sp: usize) -> Option<Call> {
-        let inst = self
-            .pool
-            .iter()
-            .filter(|i| {
-                i.state.load(Ordering::Acquire) == READY && i.sp.load(Ordering::Relaxed) == sp
-            })
-            .max_by_key(|i| i.seq.load(Ordering::Relaxed))?;
+        let mut bits = self.ready.load(Ordering::Acquire);
+        let mut best: Option<(usize, u64)> = None;
+        while bits != 0 {
+            let i = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            let inst = &self.pool[i];
+            if inst.state.load(Ordering::Acquire) == READY && inst.sp.load(Ordering::Relaxed) == sp
+            {
+                let seq = inst.seq.load(Ordering::Relaxed);
+                if best.is_none_or(|(_, s)| seq > s) {
+                    best = Some((i, seq));
+                }
+            }
+        }
+        let (i, _) = best?;
+        let inst = &self.pool[i];
         let call = Call {
             probe: inst.probe.load(Ordering::Relaxed),
             ret_addr: inst.ret_addr.load(Ordering::Relaxed),
             data: core::array::from_fn(|i| inst.data[i].load(Ordering::Relaxed)),
         };
+        // The bit first: once free, another call may claim it and set it.
+        self.ready.fetch_and(!(1 << i), Ordering::Relaxed);
         inst.state.store(FREE, Ordering::Release);
         Some(call)
     }
@@ -153,6 +175,24 @@ mod tests {
         // The fork's copy still has all three.
         assert_eq!(child.in_flight(), 3);
         assert_eq!(child.pop(0x100).map(|c| c.ret_addr), Some(0xb));
+    }
+
+    /// A claimed call is found only once filled; a popped or cancelled
+    /// one never again, and its instance is reused.
+    #[test]
+    fn only_ready_calls_return() {
+        let p = Instances::new();
+        let a = p.claim().unwrap();
+        assert!(p.pop(0x100).is_none() && p.pop(0).is_none());
+        p.fill(a, 1, 0x100, 0xa, &[0; 4]);
+        let b = p.claim().unwrap();
+        assert_ne!(a, b);
+        p.unclaim(b);
+        assert_eq!(p.ready.load(Ordering::Relaxed), 1 << a);
+        assert_eq!(p.pop(0x100).map(|c| c.ret_addr), Some(0xa));
+        assert!(p.pop(0x100).is_none());
+        assert_eq!((p.ready.load(Ordering::Relaxed), p.in_flight()), (0, 0));
+        assert_eq!(p.claim(), Some(a));
     }
 
     #[test]

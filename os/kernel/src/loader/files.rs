@@ -22,6 +22,7 @@ static FILES: &[(&str, &[u8])] = &[
     program!("exit"),
     program!("uprobed"),
     program!("ubench"),
+    program!("threads"),
 ];
 
 /// The contents of the file at `path`.

@@ -1,11 +1,11 @@
-//! The scheduler: one ready queue shared by every hart, round robin, one
-//! timer tick per time slice. Harts run processes only inside
+//! The scheduler: one ready queue of threads shared by every hart, round
+//! robin, one timer tick per time slice. Harts run threads only inside
 //! `run_until_idle`, each switching from its own scheduler context (on the
-//! hart's boot stack) into a process and back; a preempted process goes
-//! to the back of the queue and may resume on any hart.
+//! hart's boot stack) into a thread and back; a preempted thread goes to
+//! the back of the queue and may resume on any hart.
 
 use super::switch::{self, Context};
-use super::Process;
+use super::{Process, Thread};
 use crate::arch::{self, IrqGuard};
 use crate::boot::MAX_HARTS;
 use crate::mm::paging;
@@ -19,8 +19,8 @@ use spin::Mutex;
 struct Hart {
     /// Where a process switches to when it gives up the hart.
     scheduler: UnsafeCell<Context>,
-    /// The process this hart runs, if any.
-    current: UnsafeCell<Option<Arc<Process>>>,
+    /// The thread this hart runs, if any.
+    current: UnsafeCell<Option<Arc<Thread>>>,
 }
 
 // SAFETY: a `Hart` is only touched by its own hart, with interrupts masked.
@@ -33,43 +33,56 @@ static HARTS: [Hart; MAX_HARTS] = [const {
     }
 }; MAX_HARTS];
 
-static READY: Mutex<VecDeque<Arc<Process>>> = Mutex::new(VecDeque::new());
-/// Processes admitted and not yet exited and switched out for good.
+static READY: Mutex<VecDeque<Arc<Thread>>> = Mutex::new(VecDeque::new());
+/// Threads admitted and not yet exited and switched out for good.
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 /// Harts that ran a process since the last `take_busy_harts`.
 static BUSY: AtomicUsize = AtomicUsize::new(0);
 
-/// The pid of the process running on this hart (no reference taken: the
-/// uprobe hit path asks for it on every hit).
+/// Per hart: the pid of the process whose thread it runs (0: none), kept
+/// beside `current` for the uprobe hit path.
+static CURRENT_PID: [AtomicUsize; MAX_HARTS] = [const { AtomicUsize::new(0) }; MAX_HARTS];
+
+/// The pid of the process running on this hart (no reference taken, no
+/// lock: the uprobe hit path asks for it on every hit). Call with
+/// interrupts masked (as in a trap handler), so the thread cannot move to
+/// another hart between reading the hart id and its slot.
+#[inline]
 pub fn current_pid() -> Option<usize> {
+    let pid = CURRENT_PID[arch::hart_id()].load(Ordering::Relaxed);
+    (pid != 0).then_some(pid)
+}
+
+/// The process whose thread runs on this hart.
+pub fn current() -> Option<Arc<Process>> {
     let _irq = IrqGuard::new();
     // SAFETY: this hart's own slot, interrupts masked.
     unsafe {
         (*HARTS[arch::hart_id()].current.get())
             .as_ref()
-            .map(|p| p.pid())
+            .map(|t| t.process.clone())
     }
 }
 
-/// The process running on this hart.
-pub fn current() -> Option<Arc<Process>> {
+/// The thread running on this hart.
+pub fn current_thread() -> Option<Arc<Thread>> {
     let _irq = IrqGuard::new();
     // SAFETY: this hart's own slot, interrupts masked.
     unsafe { (*HARTS[arch::hart_id()].current.get()).clone() }
 }
 
-/// Makes a new process runnable.
-pub(super) fn admit(process: Arc<Process>) {
+/// Makes a new thread runnable.
+pub(super) fn admit(thread: Arc<Thread>) {
     LIVE.fetch_add(1, Ordering::AcqRel);
-    make_ready(process);
+    make_ready(thread);
 }
 
-fn make_ready(process: Arc<Process>) {
+fn make_ready(thread: Arc<Thread>) {
     let _irq = IrqGuard::new();
-    READY.lock().push_back(process);
+    READY.lock().push_back(thread);
 }
 
-/// Processes not yet finished.
+/// Threads not yet finished (0: every process is done).
 pub fn live() -> usize {
     LIVE.load(Ordering::Acquire)
 }
@@ -79,7 +92,7 @@ pub fn take_busy_harts() -> usize {
     BUSY.swap(0, Ordering::AcqRel)
 }
 
-/// Every hart (this one included) runs processes until none is left;
+/// Every hart (this one included) runs threads until none is left;
 /// then all harts are back where they were.
 pub fn run_until_idle() {
     smp::run_on_all(true, &schedule);
@@ -102,7 +115,7 @@ fn schedule(hart: usize) {
         let irq = IrqGuard::new();
         let next = READY.lock().pop_front();
         match next {
-            Some(process) => run(hart, process),
+            Some(thread) => run(hart, thread),
             None => {
                 drop(irq);
                 if LIVE.load(Ordering::Acquire) == 0 {
@@ -123,35 +136,41 @@ pub(super) fn activate(satp: usize) {
     unsafe { core::arch::asm!("csrw satp, {}", "sfence.vma", in(reg) satp) };
 }
 
-/// Runs `process` on this hart until it gives the hart back.
-fn run(hart: usize, process: Arc<Process>) {
+/// Runs `thread` on this hart until it gives the hart back.
+fn run(hart: usize, thread: Arc<Thread>) {
+    let process: &Process = &thread.process;
     process.harts.fetch_or(1 << hart, Ordering::Relaxed);
     BUSY.fetch_or(1 << hart, Ordering::Relaxed);
     let Some(satp) = process.satp() else {
         unreachable!("process {} on the ready queue has exited", process.pid);
     };
     activate(satp);
-    let to = process.context.get();
+    let to = thread.context.get();
     let me = &HARTS[hart];
+    CURRENT_PID[hart].store(process.pid(), Ordering::Relaxed);
     // SAFETY: this hart's own slot; interrupts are masked by the caller.
-    unsafe { *me.current.get() = Some(process) };
-    // SAFETY: the process came off the ready queue, so it is switched out
+    unsafe { *me.current.get() = Some(thread) };
+    // SAFETY: the thread came off the ready queue, so it is switched out
     // and no other hart can resume it; its kernel stack lives as long as
     // the `Arc` in `current`.
     unsafe { switch::switch(me.scheduler.get(), to) };
     activate(paging::kernel_satp());
+    CURRENT_PID[hart].store(0, Ordering::Relaxed);
     // SAFETY: as above; back on this hart's scheduler context.
-    let process = unsafe { (*me.current.get()).take() }.expect("current process");
-    if process.has_exited() {
-        // Off its page table now, its memory can go.
-        process.release_memory();
+    let thread = unsafe { (*me.current.get()).take() }.expect("current thread");
+    if thread.exited.load(Ordering::Acquire) {
+        // The last thread off its hart: no hart is on the page table, the
+        // memory can go.
+        if thread.process.unfinished.fetch_sub(1, Ordering::AcqRel) == 1 {
+            thread.process.release_memory();
+        }
         LIVE.fetch_sub(1, Ordering::AcqRel);
     } else {
-        make_ready(process);
+        make_ready(thread);
     }
 }
 
-/// Gives this hart back to its scheduler; the calling process runs again
+/// Gives this hart back to its scheduler; the calling thread runs again
 /// later, maybe on another hart (unless it has exited).
 pub fn yield_now() {
     let _irq = IrqGuard::new();

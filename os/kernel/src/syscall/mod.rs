@@ -4,7 +4,7 @@
 
 use crate::arch;
 use crate::loader::LoadError;
-use crate::process::{self, Process};
+use crate::process::{self, ExecError, Process};
 use crate::trap::KernelFrame;
 use abi::*;
 use alloc::string::String;
@@ -16,6 +16,8 @@ const MAX_WRITE: usize = 4096;
 
 /// Handles the system call in `frame` and puts its result in `a0`.
 pub fn syscall(frame: &mut KernelFrame) {
+    // Another thread called `exit`: this one ends here.
+    process::exit_if_exiting();
     // Resume after the `ecall` (a fork's child copies this pc too).
     frame.tf.sepc += 4;
     let x = &frame.tf.x;
@@ -36,6 +38,12 @@ pub fn syscall(frame: &mut KernelFrame) {
             Err(e) => e,
         },
         SYS_WAIT => sys_wait(a[0] as isize, a[1]),
+        SYS_THREAD_CREATE => {
+            process::thread_create(frame, a[0], a[1], a[2], a[3]).map_or(EAGAIN, |t| t as isize)
+        }
+        SYS_THREAD_EXIT => process::thread_exit(a[0] as i32),
+        SYS_THREAD_JOIN => sys_thread_join(a[0], a[1]),
+        SYS_GETTID => process::current_thread().map_or(0, |t| t.tid() as isize),
         _ => ENOSYS,
     };
     frame.tf.x[10] = ret as usize;
@@ -90,9 +98,10 @@ fn sys_exec(
         .collect::<Result<Vec<String>, isize>>()?;
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     process::exec(frame, &path, &args).map_err(|e| match e {
-        LoadError::NotFound => ENOENT,
-        LoadError::OutOfMemory => ENOMEM,
-        LoadError::BadElf | LoadError::BadSegment | LoadError::BadArgs => EINVAL,
+        ExecError::Threads => EBUSY,
+        ExecError::Load(LoadError::NotFound) => ENOENT,
+        ExecError::Load(LoadError::OutOfMemory) => ENOMEM,
+        ExecError::Load(LoadError::BadElf | LoadError::BadSegment | LoadError::BadArgs) => EINVAL,
     })?;
     // The new program is loaded (process `me` now runs `path`) and `frame`
     // starts it at its entry when this system call returns.
@@ -110,4 +119,14 @@ fn sys_wait(pid: isize, status_ptr: usize) -> isize {
         return EFAULT;
     }
     child as isize
+}
+
+fn sys_thread_join(tid: usize, status_ptr: usize) -> isize {
+    let Some(code) = process::thread_join(tid) else {
+        return ESRCH;
+    };
+    if status_ptr != 0 && process::copy_to_user(&me(), status_ptr, &code.to_le_bytes()).is_err() {
+        return EFAULT;
+    }
+    tid as isize
 }

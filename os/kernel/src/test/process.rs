@@ -30,6 +30,14 @@ pub fn tests() -> Vec<Test> {
         Test::new("process::text_pages_are_private", text_pages_private),
         Test::new("process::user_memory_access_checks", user_memory_access),
         Test::new("process::frames_freed_after_exit", frames_freed),
+        Test::new(
+            "process::threads_run_join_and_share_memory",
+            threads_run_and_join
+        ),
+        Test::new(
+            "process::thread_exit_codes_and_exit_ends_every_thread",
+            thread_exits
+        ),
     ]
 }
 
@@ -308,5 +316,58 @@ fn frames_freed() -> TestResult {
     check_eq!(process::run("/bin/forktest", &["forktest"]), Ok(33));
     check_eq!(process::run("/bin/exec", &["exec"]), Ok(0));
     check_eq!(frame::free_frames(), before);
+    Ok(())
+}
+
+/// `/bin/threads`' `tstep(i)`, computed here.
+pub fn tstep(i: u64) -> u64 {
+    let a = i.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    (if a == 0 { 1 } else { a }) ^ (i << 1)
+}
+
+/// What `threads work n` prints: each thread's result and exit code, the
+/// total, and a second join of a joined thread refused.
+pub fn threads_output(n: u64) -> String {
+    let mut out = String::new();
+    let mut total = 0u64;
+    for k in 0..4u64 {
+        let r = (0..n).fold(0u64, |acc, i| acc.wrapping_add(tstep(k * 1_000_000 + i)));
+        total = total.wrapping_add(r);
+        out += &format!("thread {k}: result {r:#x}, exit code Some({})\n", 10 + k);
+    }
+    out += &format!("threads: 4 x {n} calls, total {total:#x}, join again None\n");
+    out
+}
+
+fn threads_run_and_join() -> TestResult {
+    let frames = frame::free_frames();
+    let (p, out) = captured(|| spawn("/bin/threads", &["threads", "work", "600"]))?;
+    // The threads' results reach the first thread through shared memory.
+    check_eq!(out.of(p.pid()), threads_output(600));
+    check_eq!(out.all(), threads_output(600));
+    check_eq!(exit_code(&p)?, 0);
+    check_eq!(p.threads_alive(), 0);
+    check!(
+        p.harts_seen().count_ones() >= 2,
+        "harts seen {:#b}",
+        p.harts_seen()
+    );
+    check_eq!(frame::free_frames(), frames);
+    Ok(())
+}
+
+fn thread_exits() -> TestResult {
+    let frames = frame::free_frames();
+    // Thread 2 calls `exit(5)` while three threads and the first one spin:
+    // they all end, the process with 5.
+    let (p, out) = captured(|| spawn("/bin/threads", &["threads", "exit"]))?;
+    check_eq!(out.all(), "");
+    check_eq!(exit_code(&p)?, 5);
+    check_eq!(p.threads_alive(), 0);
+    // The first thread ends with 3 before the other ends with 4: the
+    // process's code is the last thread's.
+    check_eq!(process::run("/bin/threads", &["threads", "last"]), Ok(4));
+    check_eq!(process::live(), 0);
+    check_eq!(frame::free_frames(), frames);
     Ok(())
 }

@@ -47,6 +47,18 @@ pub fn tests() -> Vec<Test> {
         Test::new("uprobes::fault_in_slot_reported_at_probe", fault_in_slot),
         Test::new("uprobes::bad_requests_typed_errors", bad_requests),
         Test::new("uprobes::seed_api", seed_api),
+        Test::new(
+            "uprobes::threads_uprobe_and_uretprobe_exact_on_several_harts",
+            threads_out_of_line_and_return
+        ),
+        Test::new(
+            "uprobes::threads_simulated_pc_relative_on_several_harts",
+            threads_simulated
+        ),
+        Test::new(
+            "uprobes::threads_hitting_while_unregistered",
+            threads_unregistered_while_hitting
+        ),
     ]
 }
 
@@ -591,4 +603,141 @@ fn seed_api() -> TestResult {
     run_one("/bin/fib", &["fib", "11"])?;
     check_eq!(calls.load(Ordering::Relaxed), 1);
     Ok(())
+}
+
+const THREADS: &str = "/bin/threads";
+/// `tstep` calls per thread of `/bin/threads work`.
+const THREAD_CALLS: u64 = 2000;
+
+/// A handler's record of the harts it ran on.
+fn note_hart(mask: &AtomicUsize) {
+    mask.fetch_or(1 << crate::arch::hart_id(), Ordering::Relaxed);
+}
+
+/// Runs `threads work THREAD_CALLS` (4 threads of one process); its
+/// output must be the unprobed one.
+fn run_threads() -> TestResult {
+    let want = super::process::threads_output(THREAD_CALLS);
+    let n = format!("{THREAD_CALLS}");
+    let got = run_one(THREADS, &["threads", "work", &n])?;
+    check_eq!(got, (want, 0));
+    Ok(())
+}
+
+/// A uprobe on `tstep`'s first instruction (an `slli`, stepped out of
+/// line) and a uretprobe on `tstep`, hit by 4 threads of one process at
+/// once: exact counts, every return value right for its own call's
+/// argument, the output unchanged, the handlers ran on several harts.
+fn threads_out_of_line_and_return() -> TestResult {
+    run_threads()?;
+    let harts = Arc::new(AtomicUsize::new(0));
+    let (entries, returns, wrong) = (
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let (h, e) = (harts.clone(), entries.clone());
+    let step = reg(Uprobe::new(THREADS).symbol("tstep").pre(move |tf| {
+        note_hart(&h);
+        // The thread's own argument: 1_000_000 k + i.
+        if tf.arg(0) as u64 % 1_000_000 < THREAD_CALLS {
+            e.fetch_add(1, Ordering::Relaxed);
+        }
+    }))?;
+    let (h, r, w) = (harts.clone(), returns.clone(), wrong.clone());
+    let ret = reg(Uprobe::new(THREADS)
+        .symbol("tstep")
+        .entry(|tf, data| data[0] = tf.arg(0))
+        .ret(move |tf, data| {
+            note_hart(&h);
+            r.fetch_add(1, Ordering::Relaxed);
+            if tf.ret() as u64 != super::process::tstep(data[0] as u64) {
+                w.fetch_add(1, Ordering::Relaxed);
+            }
+        }))?;
+    let before = crate::trap::user_breakpoints();
+    let out = run_threads();
+    let traps = crate::trap::user_breakpoints() - before;
+    let counts = (step.hits(), ret.hits(), ret.missed());
+    unreg(step)?;
+    unreg(ret)?;
+    out?;
+    let n = 4 * THREAD_CALLS;
+    check_eq!(counts, (n, n, 0));
+    check_eq!(entries.load(Ordering::Relaxed), n);
+    check_eq!(returns.load(Ordering::Relaxed), n);
+    check_eq!(wrong.load(Ordering::Relaxed), 0);
+    // One trap at the entry (the slot jumps back), one at the return.
+    check_eq!(traps, 2 * n);
+    let harts = harts.load(Ordering::Relaxed);
+    check!(harts.count_ones() >= 2, "handlers ran on harts {harts:#b}");
+    no_probed_processes()
+}
+
+/// Probes on `tstep`'s `auipc` (PC relative: simulated, its result finds
+/// the constant `tstep` adds) and on its `bnez`, hit by 4 threads at once.
+fn threads_simulated() -> TestResult {
+    run_threads()?;
+    let tstep = sym(THREADS, "tstep")?;
+    let harts = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(AtomicU64::new(0));
+    let (h, s) = (harts.clone(), seen.clone());
+    // The `auipc t0` at tstep+4: its handler sees the probe's own pc.
+    let auipc = reg(Uprobe::new(THREADS).addr(tstep + 4).pre(move |tf| {
+        note_hart(&h);
+        if tf.pc() == tstep + 4 {
+            s.fetch_add(1, Ordering::Relaxed);
+        }
+    }))?;
+    let bnez = reg(Uprobe::new(THREADS).addr(tstep + 16))?;
+    let before = crate::trap::user_breakpoints();
+    let out = run_threads();
+    let traps = crate::trap::user_breakpoints() - before;
+    let counts = (auipc.hits(), bnez.hits());
+    unreg(auipc)?;
+    unreg(bnez)?;
+    out?;
+    let n = 4 * THREAD_CALLS;
+    check_eq!(counts, (n, n));
+    check_eq!(seen.load(Ordering::Relaxed), n);
+    // Simulated: one trap per hit, never a step in the slot page.
+    check_eq!(traps, 2 * n);
+    let harts = harts.load(Ordering::Relaxed);
+    check!(harts.count_ones() >= 2, "handler ran on harts {harts:#b}");
+    no_probed_processes()
+}
+
+/// 4 threads hit an out-of-line uprobe and a uretprobe on `tstep` while
+/// another hart removes both: calls in flight still return to their
+/// callers, threads in the slot come back, the output is unchanged.
+fn threads_unregistered_while_hitting() -> TestResult {
+    let want = super::process::threads_output(THREAD_CALLS);
+    let step = reg(Uprobe::new(THREADS).symbol("tstep"))?;
+    let ret = reg(Uprobe::new(THREADS)
+        .symbol("tstep")
+        .kind(ProbeType::SyncFunc))?;
+    let n = format!("{THREAD_CALLS}");
+    capture::begin();
+    let p = spawn(THREADS, &["threads", "work", &n]);
+    let result = spin::Mutex::new(Ok(()));
+    let at_removal = AtomicU64::new(0);
+    let handles = spin::Mutex::new(Some((step, ret)));
+    process::run_until_idle_with(&|| {
+        let (step, ret) = handles.lock().take().expect("handles");
+        wait_for(|| ret.hits() >= 200);
+        at_removal.store(ret.hits(), Ordering::Relaxed);
+        let r = step.unregister().and(ret.unregister());
+        *result.lock() = r.map_err(|e| format!("{e}"));
+    });
+    let out = capture::end();
+    let p = p?;
+    result.into_inner()?;
+    let removed_at = at_removal.load(Ordering::Relaxed);
+    check!(
+        (200..4 * THREAD_CALLS).contains(&removed_at),
+        "hits at removal {removed_at}"
+    );
+    check_eq!(out.of(p.pid()), want);
+    check_eq!(p.exit_code(), Some(0));
+    no_probed_processes()
 }

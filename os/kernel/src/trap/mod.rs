@@ -66,7 +66,30 @@ extern "C" fn trap_handler(frame: &mut KernelFrame) {
         // kernel's probed F/D instructions need it on.
         // SAFETY: sets sstatus.FS to Initial; no memory effect.
         unsafe { core::arch::asm!("csrs sstatus, {}", in(reg) arch::SSTATUS_FS_INITIAL) };
+        // The uprobe hit path first, past the other traps' dispatch.
+        if scause == EXC_BREAKPOINT {
+            return user::user_breakpoint(frame);
+        }
+    } else if scause == EXC_BREAKPOINT {
+        // The seed's integration: every kernel breakpoint goes to rkprobes
+        // (after the bench hook and a test's trap count), which reports and
+        // steps over one that is not a probe's.
+        // The benchmark's trap floor, and the `kprobe` crate while it
+        // is the implementation under test.
+        #[cfg(feature = "bench")]
+        if crate::bench::on_breakpoint(frame) {
+            return;
+        }
+        watch::on_breakpoint(frame.tf.sepc);
+        return rkprobes::kprobes_trap_handler(&mut frame.tf);
     }
+    dispatch(frame, scause, stval, from_user);
+}
+
+/// Every trap but a breakpoint.
+#[link_section = ".text.trap"]
+#[inline(never)]
+fn dispatch(frame: &mut KernelFrame, scause: usize, stval: usize, from_user: bool) {
     if scause & INTERRUPT != 0 {
         match scause & !INTERRUPT {
             S_TIMER => {
@@ -74,6 +97,8 @@ extern "C" fn trap_handler(frame: &mut KernelFrame) {
                 // A tick in user mode ends the process's time slice.
                 if from_user {
                     crate::process::yield_now();
+                    // Another thread called `exit` meanwhile.
+                    crate::process::exit_if_exiting();
                 }
             }
             S_SOFT => crate::smp::on_ipi(),
@@ -82,19 +107,6 @@ extern "C" fn trap_handler(frame: &mut KernelFrame) {
         return;
     }
     match (scause, from_user) {
-        // The seed's integration: every kernel breakpoint goes to rkprobes
-        // (after the bench hook and a test's trap count), which reports and
-        // steps over one that is not a probe's.
-        (EXC_BREAKPOINT, false) => {
-            // The benchmark's trap floor, and the `kprobe` crate while it
-            // is the implementation under test.
-            #[cfg(feature = "bench")]
-            if crate::bench::on_breakpoint(frame) {
-                return;
-            }
-            watch::on_breakpoint(frame.tf.sepc);
-            rkprobes::kprobes_trap_handler(&mut frame.tf)
-        }
         (_, false) => kernel_fault(&mut frame.tf, scause, stval),
         (_, true) => user::user_trap(frame, scause, stval),
     }

@@ -19,11 +19,7 @@ pub fn user_breakpoints() -> u64 {
 pub(super) fn user_trap(frame: &mut KernelFrame, scause: usize, stval: usize) {
     match scause {
         EXC_USER_ECALL => syscall::syscall(frame),
-        EXC_BREAKPOINT => {
-            if !user_breakpoint(frame) {
-                process::kill(format_args!("breakpoint"), frame.tf.sepc);
-            }
-        }
+        EXC_BREAKPOINT => user_breakpoint(frame),
         _ => {
             // A fault while a probed instruction ran in the slot page is
             // reported at the probe's address.
@@ -40,20 +36,30 @@ pub(super) fn user_trap(frame: &mut KernelFrame, scause: usize, stval: usize) {
     }
 }
 
-/// A breakpoint (`ebreak`) in user mode. Returns whether something owned
-/// it (the frame then says where the process resumes); if not, the process
-/// is killed like on any other fault.
-fn user_breakpoint(frame: &mut KernelFrame) -> bool {
+/// A breakpoint (`ebreak`) in user mode: the bench hook's, a uprobe's (the
+/// frame then says where the process resumes), or else a fault that kills
+/// the process. Kept small: it is the uprobe hit path.
+#[link_section = ".text.trap"]
+#[inline(never)]
+pub(super) fn user_breakpoint(frame: &mut KernelFrame) {
     // The benchmark's user trap floor.
     #[cfg(feature = "bench")]
     if crate::bench::on_user_breakpoint(frame) {
-        return true;
+        return;
     }
     // A test's count; bench builds (which run no tests) leave it out of
     // the uprobe rows.
     #[cfg(not(feature = "bench"))]
     USER_BREAKPOINTS.fetch_add(1, Ordering::Relaxed);
-    rkprobes::Uprobes::get().uprobes_trap_handler(&mut frame.tf)
+    if !rkprobes::Uprobes::get().uprobes_trap_handler(&mut frame.tf) {
+        unowned_breakpoint(frame.tf.sepc);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn unowned_breakpoint(pc: usize) -> ! {
+    process::kill(format_args!("breakpoint"), pc)
 }
 
 /// The name of exception `scause`, and whether `stval` holds the address.

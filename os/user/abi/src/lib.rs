@@ -23,12 +23,31 @@ pub const SYS_EXEC: usize = 221;
 /// `wait(pid, status_ptr) -> pid`: waits for child `pid` (-1: any child)
 /// to exit, stores its exit code (an `i32`) at `status_ptr` unless null.
 pub const SYS_WAIT: usize = 260;
+/// `thread_create(entry, a0, a1, sp) -> tid`: a new thread of the calling
+/// process, sharing its memory, starts at `entry` with `a0`, `a1` and stack
+/// pointer `sp` (its stack is the caller's to provide). It should end with
+/// `thread_exit`; returning from `entry` is undefined.
+pub const SYS_THREAD_CREATE: usize = 1000;
+/// `thread_exit(code) -> !`: ends the calling thread; the last thread of
+/// a process to end ends the process (with `code`, unless `exit` was
+/// called: `exit` ends every thread of the process).
+pub const SYS_THREAD_EXIT: usize = 1001;
+/// `thread_join(tid, status_ptr) -> tid`: waits until thread `tid` of the
+/// calling process has ended, stores its exit code (an `i32`) at
+/// `status_ptr` unless null. `ESRCH`: no such thread (or the caller, or
+/// already joined).
+pub const SYS_THREAD_JOIN: usize = 1002;
+/// `gettid() -> tid` (the first thread's tid is the pid).
+pub const SYS_GETTID: usize = 178;
 
 pub const ENOENT: isize = -2;
+pub const ESRCH: isize = -3;
 pub const EBADF: isize = -9;
+pub const EAGAIN: isize = -11;
 pub const ECHILD: isize = -10;
 pub const ENOMEM: isize = -12;
 pub const EFAULT: isize = -14;
+pub const EBUSY: isize = -16;
 pub const EINVAL: isize = -22;
 pub const ENOSYS: isize = -38;
 
