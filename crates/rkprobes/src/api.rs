@@ -232,10 +232,7 @@ impl ProbeHandle {
     }
     /// Calls of a return probe whose return is still to come.
     pub fn in_flight(&self) -> usize {
-        self.0
-            .ret
-            .as_ref()
-            .map_or(0, |r| r.in_flight.load(Ordering::Relaxed))
+        self.0.ret.as_ref().map_or(0, |r| r.in_flight())
     }
     pub fn is_registered(&self) -> bool {
         self.0.registered.load(Ordering::Acquire)
@@ -325,10 +322,7 @@ fn info(kp: &Kprobes, p: &Probe) -> ProbeInfo {
         hits: p.hits.load(Ordering::Relaxed),
         missed: p.missed.load(Ordering::Relaxed),
         maxactive: p.ret.as_ref().map(|r| r.maxactive()),
-        in_flight: p
-            .ret
-            .as_ref()
-            .map_or(0, |r| r.in_flight.load(Ordering::Relaxed)),
+        in_flight: p.ret.as_ref().map_or(0, |r| r.in_flight()),
         // The caller holds the registry, so the point cannot go away.
         jump: kp.table.lookup(p.addr).is_some_and(|pt| pt.detour != 0),
     }

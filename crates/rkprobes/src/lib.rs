@@ -14,6 +14,7 @@ extern crate std;
 pub mod api;
 pub mod arch;
 mod asyncprobe;
+mod calls;
 mod error;
 mod global;
 mod hart;

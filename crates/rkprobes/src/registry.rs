@@ -95,11 +95,7 @@ impl Registry {
     pub fn reap(&mut self) {
         let (done, live): (Vec<_>, Vec<_>) = core::mem::take(&mut self.zombies)
             .into_iter()
-            .partition(|p| {
-                p.ret
-                    .as_ref()
-                    .is_none_or(|r| r.in_flight.load(Ordering::Acquire) == 0)
-            });
+            .partition(|p| p.ret.as_ref().is_none_or(|r| r.in_flight() == 0));
         self.zombies = live;
         for p in done {
             if let Some(ret) = &p.ret {

@@ -18,12 +18,13 @@ mod hit;
 mod layout;
 mod os;
 mod registry;
-mod ret;
 mod state;
 
 pub use layout::SLOT_PAGE_SIZE;
 pub use os::{ProcessId, UprobeOs};
-pub use ret::MAX_INSTANCES;
+/// uretprobe calls in flight per process (a bounded pool, `calls.rs`:
+/// exit and exec drop it, fork copies it).
+pub const MAX_INSTANCES: usize = 16;
 
 use crate::arch::current::{TrapFrame, UserContext};
 use crate::error::{Error, Result};

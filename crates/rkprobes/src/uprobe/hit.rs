@@ -89,7 +89,7 @@ impl Uprobes {
                     None => (PreAction::Continue, EntryAction::Continue),
                 };
                 if entry == EntryAction::Cancel {
-                    state.instances.unclaim(slot);
+                    state.instances.release(slot);
                 } else {
                     state
                         .instances
@@ -142,12 +142,12 @@ impl Uprobes {
     ) -> bool {
         match layout::classify(offset) {
             Some(SlotTrap::Return) => {
-                let Some(call) = state.instances.pop(cx.sp()) else {
+                let Some(call) = state.instances.take(cx.sp()) else {
                     return false;
                 };
                 cx.set_reg(TrapFrame::RA, call.ret_addr);
                 cx.set_pc(call.ret_addr);
-                if let Some(probe) = index.probe(call.probe).filter(|p| p.live()) {
+                if let Some(probe) = index.probe(call.tag).filter(|p| p.live()) {
                     if let Some(post) = &probe.post {
                         self.published
                             .in_handler(hart, || post.call(cx, &call.data));

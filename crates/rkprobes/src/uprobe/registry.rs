@@ -4,10 +4,10 @@
 
 use super::layout::{self, SLOT_PAGE_SIZE};
 use super::os::{ProcessId, UprobeOs};
-use super::ret::Instances;
 use super::state::{PathId, ProcState, Snapshot, UPoint, UProbe};
 use super::{Target, Uprobe, UprobeHandle, Uprobes};
 use crate::arch::current::{self as arch, breakpoint, Prepared};
+use crate::calls::CallPool;
 use crate::error::{Error, Result};
 use crate::point::ProbeType;
 use alloc::collections::{BTreeMap, BTreeSet};
@@ -185,7 +185,7 @@ impl Uprobes {
             pid,
             path,
             slot_va,
-            instances: Instances::new(),
+            instances: CallPool::new(super::MAX_INSTANCES),
         });
         snap.procs.insert(pid, state.clone());
         Some(state)

@@ -9,8 +9,8 @@
 
 use super::layout::MAX_SLOTS;
 use super::os::ProcessId;
-use super::ret::Instances;
 use crate::arch::current::Prepared;
+use crate::calls::CallPool;
 use crate::point::{Post, Pre, ProbeType};
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
@@ -92,7 +92,7 @@ pub(crate) struct ProcState {
     pub pid: ProcessId,
     pub path: PathId,
     pub slot_va: usize,
-    pub instances: Instances,
+    pub instances: CallPool,
 }
 
 /// Everything the hit path looks up.
