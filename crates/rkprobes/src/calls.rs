@@ -34,6 +34,7 @@ struct Slot {
 pub(crate) struct CallPool {
     slots: Box<[Slot]>,
     /// Bit `i % 64` of word `i / 64`: slot `i` is taken (claimed or ready).
+    /// The bits past the last slot are set for good.
     taken: Box<[AtomicU64]>,
     /// Bit of slot `i`: its fields are written and its call is in flight.
     /// Set after the fields (release), cleared before the slot is freed.
@@ -45,14 +46,32 @@ fn bit(i: usize) -> (usize, u64) {
     (i / 64, 1 << (i % 64))
 }
 
+/// Index of the lowest set bit of `bits` (not zero). A shift loop, not
+/// `trailing_zeros`: RV64GC has no count instruction (its software
+/// version costs about ten), and the bits looked for here are the low
+/// ones (pools are small and filled from slot 0).
+#[inline(always)]
+fn lowest(mut bits: u64) -> usize {
+    let mut i = 0;
+    while bits & 1 == 0 {
+        bits >>= 1;
+        i += 1;
+    }
+    i
+}
+
 impl CallPool {
     /// A pool of `n` slots (at least one).
     pub fn new(n: usize) -> Self {
         let n = n.max(1);
         let words = n.div_ceil(64);
+        let past_end = |w: usize| match n - w * 64 {
+            k if k >= 64 => 0,
+            k => !((1u64 << k) - 1),
+        };
         CallPool {
             slots: (0..n).map(|_| Slot::default()).collect(),
-            taken: (0..words).map(|_| AtomicU64::new(0)).collect(),
+            taken: (0..words).map(|w| AtomicU64::new(past_end(w))).collect(),
             ready: (0..words).map(|_| AtomicU64::new(0)).collect(),
             next_seq: AtomicU64::new(0),
         }
@@ -62,32 +81,20 @@ impl CallPool {
         self.slots.len()
     }
 
-    /// The bits of word `w` that name slots.
-    fn valid(&self, w: usize) -> u64 {
-        match self.slots.len() - w * 64 {
-            n if n >= 64 => u64::MAX,
-            n => (1 << n) - 1,
-        }
-    }
-
     /// Claims a free slot for a call; `None` when the pool is full.
     #[inline(always)]
     pub fn claim(&self) -> Option<usize> {
         for (w, word) in self.taken.iter().enumerate() {
             let mut cur = word.load(Ordering::Relaxed);
-            loop {
-                let free = !cur & self.valid(w);
-                if free == 0 {
-                    break;
-                }
-                let low = free & free.wrapping_neg();
+            while cur != u64::MAX {
+                let i = lowest(!cur);
                 match word.compare_exchange_weak(
                     cur,
-                    cur | low,
+                    cur | 1 << i,
                     Ordering::Acquire,
                     Ordering::Relaxed,
                 ) {
-                    Ok(_) => return Some(w * 64 + low.trailing_zeros() as usize),
+                    Ok(_) => return Some(w * 64 + i),
                     Err(now) => cur = now,
                 }
             }
@@ -119,7 +126,7 @@ impl CallPool {
         for (w, word) in self.ready.iter().enumerate() {
             let mut bits = word.load(Ordering::Acquire);
             while bits != 0 {
-                let i = w * 64 + bits.trailing_zeros() as usize;
+                let i = w * 64 + lowest(bits);
                 bits &= bits - 1;
                 let slot = &self.slots[i];
                 if slot.sp.load(Ordering::Relaxed) == sp {
@@ -164,10 +171,12 @@ impl CallPool {
 
     /// Slots taken (calls in flight and claims being filled in).
     pub fn in_flight(&self) -> usize {
-        self.taken
+        let bits: usize = self
+            .taken
             .iter()
             .map(|w| w.load(Ordering::Acquire).count_ones() as usize)
-            .sum()
+            .sum();
+        bits - (self.taken.len() * 64 - self.capacity())
     }
 
     /// Frees the calls in flight whose stack pointer lies in `stack`
@@ -177,7 +186,7 @@ impl CallPool {
         for (w, word) in self.ready.iter().enumerate() {
             let mut bits = word.load(Ordering::Acquire);
             while bits != 0 {
-                let i = w * 64 + bits.trailing_zeros() as usize;
+                let i = w * 64 + lowest(bits);
                 bits &= bits - 1;
                 if stack.contains(&self.slots[i].sp.load(Ordering::Relaxed)) {
                     self.release(i);
@@ -197,7 +206,7 @@ impl CallPool {
             let bits = word.load(Ordering::Acquire);
             let mut rest = bits;
             while rest != 0 {
-                let i = w * 64 + rest.trailing_zeros() as usize;
+                let i = w * 64 + lowest(rest);
                 rest &= rest - 1;
                 let (from, to) = (&self.slots[i], &copy.slots[i]);
                 for (a, b) in [(&from.ret_addr, &to.ret_addr), (&from.sp, &to.sp)]
@@ -211,7 +220,7 @@ impl CallPool {
                 to.seq
                     .store(from.seq.load(Ordering::Relaxed), Ordering::Relaxed);
             }
-            copy.taken[w].store(bits, Ordering::Relaxed);
+            copy.taken[w].fetch_or(bits, Ordering::Relaxed);
             copy.ready[w].store(bits, Ordering::Release);
         }
         copy
