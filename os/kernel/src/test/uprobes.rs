@@ -334,6 +334,26 @@ fn registered_while_running() -> TestResult {
     no_probed_processes()
 }
 
+/// Runs the processes started so far until they end, while another hart
+/// waits for `min` hits of `watch` and then unregisters it and `other`.
+/// Returns `watch`'s hits at removal.
+fn unregister_while_running(
+    watch: UprobeHandle,
+    other: UprobeHandle,
+    min: u64,
+) -> Result<u64, String> {
+    let result = spin::Mutex::new(Ok(0));
+    let handles = spin::Mutex::new(Some((watch, other)));
+    process::run_until_idle_with(&|| {
+        let (watch, other) = handles.lock().take().expect("handles");
+        wait_for(|| watch.hits() >= min);
+        let hits = watch.hits();
+        let r = watch.unregister().and(other.unregister());
+        *result.lock() = r.map(|()| hits).map_err(|e| format!("{e}"));
+    });
+    result.into_inner()
+}
+
 fn unregistered_while_running() -> TestResult {
     let bare = run_one(UPROBED, &["uprobed", "work", "3000"])?;
     let h = reg(Uprobe::new(UPROBED).symbol("step+0xc"))?;
@@ -342,20 +362,10 @@ fn unregistered_while_running() -> TestResult {
     let procs: Result<Vec<_>, String> = (0..3)
         .map(|_| spawn(UPROBED, &["uprobed", "work", "3000"]))
         .collect();
-    let result = spin::Mutex::new(Ok(()));
-    let at_removal = AtomicU64::new(0);
-    let handles = spin::Mutex::new(Some((h, sim)));
-    process::run_until_idle_with(&|| {
-        let (h, sim) = handles.lock().take().expect("handles");
-        wait_for(|| h.hits() >= 30);
-        at_removal.store(h.hits(), Ordering::Relaxed);
-        let r = h.unregister().and(sim.unregister());
-        *result.lock() = r.map_err(|e| format!("{e}"));
-    });
+    let removed_at = unregister_while_running(h, sim, 30);
     let out = capture::end();
     let procs = procs?;
-    result.into_inner()?;
-    let removed_at = at_removal.load(Ordering::Relaxed);
+    let removed_at = removed_at?;
     check!(
         (30..9000).contains(&removed_at),
         "hits at removal {removed_at}"
@@ -719,20 +729,10 @@ fn threads_unregistered_while_hitting() -> TestResult {
     let n = format!("{THREAD_CALLS}");
     capture::begin();
     let p = spawn(THREADS, &["threads", "work", &n]);
-    let result = spin::Mutex::new(Ok(()));
-    let at_removal = AtomicU64::new(0);
-    let handles = spin::Mutex::new(Some((step, ret)));
-    process::run_until_idle_with(&|| {
-        let (step, ret) = handles.lock().take().expect("handles");
-        wait_for(|| ret.hits() >= 200);
-        at_removal.store(ret.hits(), Ordering::Relaxed);
-        let r = step.unregister().and(ret.unregister());
-        *result.lock() = r.map_err(|e| format!("{e}"));
-    });
+    let removed_at = unregister_while_running(ret, step, 200);
     let out = capture::end();
     let p = p?;
-    result.into_inner()?;
-    let removed_at = at_removal.load(Ordering::Relaxed);
+    let removed_at = removed_at?;
     check!(
         (200..4 * THREAD_CALLS).contains(&removed_at),
         "hits at removal {removed_at}"
