@@ -63,6 +63,15 @@ impl Drop for Registered {
     }
 }
 
+/// An async probe on `await_n` that records every event in `log`.
+fn record_await_n(log: &Log<()>) -> Result<Registered, String> {
+    let p = AsyncProbe::<()>::symbol(AWAIT_N)
+        .on_event(recorder(log))
+        .register()
+        .map_err(err)?;
+    Ok(Registered(Some(p)))
+}
+
 /// What a test keeps of the events: pushed from the hit path into
 /// capacity reserved beforehand (no allocation in the handler).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -156,12 +165,7 @@ fn pending_exits<T: Copy>(log: &Log<T>) -> usize {
 
 fn await_n_polls() -> TestResult {
     let log = log::<()>();
-    let p = Registered(Some(
-        AsyncProbe::<()>::symbol(AWAIT_N)
-            .on_event(recorder(&log))
-            .register()
-            .map_err(err)?,
-    ));
+    let p = record_await_n(&log)?;
     check_eq!(
         p.h().poll_fn(),
         addr_of("kernel::task::targets::await_n::{{closure}}")?
@@ -201,12 +205,7 @@ fn several_harts() -> TestResult {
         smp::online()
     );
     let log = log::<()>();
-    let p = Registered(Some(
-        AsyncProbe::<()>::symbol(AWAIT_N)
-            .on_event(recorder(&log))
-            .register()
-            .map_err(err)?,
-    ));
+    let p = record_await_n(&log)?;
     const N: usize = 40;
     // Other harts join a run when they pick up the job, which on a loaded
     // host can be late: a few runs until one instance moved.
@@ -360,12 +359,7 @@ fn concurrent() -> TestResult {
 
 fn decodes_unit() -> TestResult {
     let log = log::<()>();
-    let _p = Registered(Some(
-        AsyncProbe::<()>::symbol(AWAIT_N)
-            .on_event(recorder(&log))
-            .register()
-            .map_err(err)?,
-    ));
+    let _p = record_await_n(&log)?;
     spawn(crate::task::targets::await_n(2));
     run_on_harts();
     let l = log.lock().clone();
