@@ -12,25 +12,24 @@ pub const KERNEL_STACK_SIZE: usize = 64 * 1024;
 global_asm!(
     r#"
     .section .text.entry
-    .globl _start
-_start:
     /* sp = boot_stack + (hartid + 1) * STACK_SIZE */
+    .macro  hart_stack
     la      sp, boot_stack
     li      t0, {stack_size}
     addi    t1, a0, 1
 1:  add     sp, sp, t0
     addi    t1, t1, -1
     bnez    t1, 1b
+    .endm
+
+    .globl _start
+_start:
+    hart_stack
     call    rust_main
 
     .globl _secondary_start
 _secondary_start:
-    la      sp, boot_stack
-    li      t0, {stack_size}
-    addi    t1, a0, 1
-1:  add     sp, sp, t0
-    addi    t1, t1, -1
-    bnez    t1, 1b
+    hart_stack
     call    rust_secondary_main
 
     .section .bss.stack
