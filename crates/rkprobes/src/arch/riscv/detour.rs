@@ -27,7 +27,7 @@
 //! detour's bytes never change once written (it is reused only for the same
 //! address), so an interrupted hart always comes back to the same code.
 
-use super::insn::{Insn, EBREAK};
+use super::insn::{code_bytes, Insn, EBREAK};
 
 /// Bytes of one detour.
 pub const DETOUR_SIZE: usize = 48;
@@ -95,12 +95,8 @@ pub fn code(
         copy,
         EBREAK,
     ];
-    let mut out = [0u8; DETOUR_SIZE];
-    for (i, w) in words.iter().enumerate() {
-        out[i * 4..i * 4 + 4].copy_from_slice(&w.to_le_bytes());
-    }
-    out[CELL_AT..].copy_from_slice(&(cell as u64).to_le_bytes());
-    Some(out)
+    const _: () = assert!(CELL_AT == 10 * 4, "the cell follows the ten words");
+    Some(code_bytes(&words, &[cell as u64]))
 }
 
 /// The point cell of the detour at `detour`, read from the detour itself
@@ -189,15 +185,10 @@ pub fn entry_stub_code(entry: usize) -> [u8; ENTRY_STUB_SIZE] {
     const AUIPC_T0_0: u32 = 5 << 7 | 0x17;
     const LD_T0_12_T0: u32 = 12 << 20 | 5 << 15 | 3 << 12 | 5 << 7 | 0x03;
     const JR_T0: u32 = 5 << 15 | 0x67;
-    let mut out = [0u8; ENTRY_STUB_SIZE];
-    for (i, w) in [SD_T0_40_SP, AUIPC_T0_0, LD_T0_12_T0, JR_T0]
-        .iter()
-        .enumerate()
-    {
-        out[i * 4..i * 4 + 4].copy_from_slice(&w.to_le_bytes());
-    }
-    out[16..24].copy_from_slice(&(entry as u64).to_le_bytes());
-    out
+    code_bytes(
+        &[SD_T0_40_SP, AUIPC_T0_0, LD_T0_12_T0, JR_T0],
+        &[entry as u64],
+    )
 }
 
 /// On hosts the entry is not built: host tests that play a jump probe's

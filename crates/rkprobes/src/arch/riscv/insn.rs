@@ -34,6 +34,22 @@ impl Reg {
     }
 }
 
+/// Code the library writes (detours, stubs): `words` (instructions) and
+/// then `quads` (8-byte literals), little-endian, from the start; the
+/// rest zero. Panics if they do not fit in `N` bytes.
+pub fn code_bytes<const N: usize>(words: &[u32], quads: &[u64]) -> [u8; N] {
+    let mut out = [0u8; N];
+    let bytes = words
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .chain(quads.iter().flat_map(|q| q.to_le_bytes()));
+    for (o, b) in out.iter_mut().zip(bytes) {
+        *o = b;
+    }
+    assert!(words.len() * 4 + quads.len() * 8 <= N, "code does not fit");
+    out
+}
+
 /// `ebreak`, the 32-bit breakpoint.
 pub const EBREAK: u32 = 0x0010_0073;
 /// `c.ebreak`, the 16-bit breakpoint (what probes write).

@@ -26,13 +26,14 @@ const NOP: u32 = 0x0000_0013;
 
 /// The stub's bytes for the probe at `probe`.
 pub fn ret_stub_code(probe: usize) -> [u8; RET_STUB_SIZE] {
-    let mut out = [0u8; RET_STUB_SIZE];
-    for (i, w) in [AUIPC_T0_0, LD_T1_16_T0, JR_T1, NOP].iter().enumerate() {
-        out[i * 4..i * 4 + 4].copy_from_slice(&w.to_le_bytes());
-    }
-    out[16..24].copy_from_slice(&(common_trampoline() as u64).to_le_bytes());
-    out[PROBE_PTR_OFFSET..].copy_from_slice(&(probe as u64).to_le_bytes());
-    out
+    const _: () = assert!(
+        PROBE_PTR_OFFSET == 4 * 4 + 8,
+        "after the trampoline's address"
+    );
+    super::insn::code_bytes(
+        &[AUIPC_T0_0, LD_T1_16_T0, JR_T1, NOP],
+        &[common_trampoline() as u64, probe as u64],
+    )
 }
 
 /// The probe a stub names. `stub` must be a stub written by `ret_stub_code`.
