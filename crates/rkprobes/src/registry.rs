@@ -417,6 +417,13 @@ pub(crate) fn remove_many(kp: &Kprobes, reg: &mut Registry, ids: &[u64]) -> Vec<
             olds.push(publish(kp, Box::into_raw(Box::new(point))).unwrap_or(core::ptr::null_mut()));
         }
     }
+    // Before the grace period: a return handler checks this once inside
+    // (`rkprobes_ret_handler`), so none runs after the unregistration.
+    for (i, id) in ids.iter().enumerate() {
+        if let (Ok(()), Some(probe)) = (&results[i], reg.probes.get(id)) {
+            probe.registered.store(false, Ordering::Release);
+        }
+    }
     // Original bytes back first, then unpublish: a hart that still traps
     // on an old breakpoint finds no point and re-runs the original.
     patch_all(kp, &disarm);
@@ -439,7 +446,6 @@ pub(crate) fn remove_many(kp: &Kprobes, reg: &mut Registry, ids: &[u64]) -> Vec<
             continue;
         }
         if let Some(probe) = reg.probes.remove(id) {
-            probe.registered.store(false, Ordering::Release);
             // After the grace period no hart can still be taking a new
             // instance: calls in flight only finish from here on.
             if probe.ret.is_some() {

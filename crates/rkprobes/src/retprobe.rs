@@ -89,15 +89,19 @@ pub extern "C" fn rkprobes_ret_handler(tf: &mut TrapFrame) -> usize {
     let call = ret.calls.call(slot);
     tf.set_reg(TrapFrame::RA, call.ret_addr);
     tf.set_pc(call.ret_addr);
-    let live = probe.registered.load(Ordering::Acquire) && probe.is_enabled();
-    if let (Some(post), true, Some(kp)) = (&probe.post, live, global::get()) {
+    if let (Some(post), Some(kp)) = (&probe.post, global::get()) {
         // Inside the hit path while the handler runs: a probe it hits is
-        // nested, and the registry refuses changes from it.
+        // nested, and the registry refuses changes from it. `registered`
+        // is read once inside: `remove_many` clears it before its grace
+        // period, so no handler runs after `unregister` returned.
         let hart = kp.hart();
-        if hart.enter() {
-            probe.count_miss();
-        } else {
-            post.call(tf, &call.data);
+        let nested = hart.enter();
+        if probe.registered.load(Ordering::Acquire) && probe.is_enabled() {
+            if nested {
+                probe.count_miss();
+            } else {
+                post.call(tf, &call.data);
+            }
         }
         hart.leave();
     }

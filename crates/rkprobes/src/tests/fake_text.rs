@@ -95,6 +95,7 @@ pub const FUNCTIONS: &[(&str, &[Op])] = &[
     ("fault", STANDARD),
     ("conc", STANDARD),
     ("jumps", STANDARD),
+    ("retprobe", STANDARD),
     ("rkprobes::api::Kprobe::pre::{{closure}}", STANDARD),
     ("foreign", FOREIGN_BREAKPOINTS),
     (BLACKLISTED, STANDARD),

@@ -28,6 +28,7 @@ mod handlers;
 mod jumps;
 mod nested;
 mod patching;
+mod retprobes;
 mod unowned;
 mod uprobe_hits;
 mod uprobes;

@@ -1,0 +1,185 @@
+//! Kernel return probes on the host: the entry breakpoint diverts `ra` to
+//! the probe's trampoline stub, and the return is played by calling
+//! `rkprobes_ret_handler` as the trampoline would (stub address in `t0`).
+
+use super::fake_os::os;
+use super::fake_text::off;
+use super::harness::*;
+use crate::arch::current::trampoline::STUB_REG;
+use crate::retprobe::rkprobes_ret_handler;
+use crate::{unregister_id, Kprobe, KprobeOs, TrapFrame};
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+const SP: usize = 2;
+const RA: usize = 1;
+const A0: usize = 10;
+const CALLER: usize = 0x8000_1234;
+const STACK: usize = 0x9000_0000;
+
+/// The function's entry hit with `ra` = `CALLER`, `sp` = `STACK`; returns
+/// the frame after it (its `ra` is the stub).
+fn enter(entry: usize) -> TrapFrame {
+    let mut tf = frame(entry);
+    tf.x[RA] = CALLER;
+    tf.x[SP] = STACK;
+    hit(&mut tf);
+    tf
+}
+
+/// The function returns `a0` through the stub its `ra` was set to.
+fn ret(stub: usize, a0: usize) -> (usize, TrapFrame) {
+    let mut tf = frame(stub);
+    tf.x[STUB_REG] = stub;
+    tf.x[SP] = STACK;
+    tf.x[RA] = stub;
+    tf.x[A0] = a0;
+    (rkprobes_ret_handler(&mut tf), tf)
+}
+
+fn wait_for(what: &str, f: impl Fn() -> bool) {
+    let t0 = Instant::now();
+    while !f() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "timed out: {what}");
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn return_goes_back_to_the_caller_with_the_entry_data() {
+    let _g = shared();
+    let entry = os().addr("retprobe", 0);
+    let seen = counter();
+    let s = seen.clone();
+    let h = Kprobe::function(entry)
+        .entry(|tf, data| data[0] = tf.sp())
+        .ret(move |tf, data| {
+            if data[0] == STACK && tf.ret() == 7 {
+                s.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+        .register()
+        .expect("register");
+    let tf = enter(entry);
+    let stub = tf.x[RA];
+    assert!(os().slot_area().contains(&stub), "ra {stub:#x} is no stub");
+    assert_eq!(h.in_flight(), 1);
+    let (to, tf) = ret(stub, 7);
+    assert_eq!((to, tf.sepc, tf.x[RA]), (CALLER, CALLER, CALLER));
+    assert_eq!((get(&seen), h.in_flight(), h.hits()), (1, 0, 1));
+    h.unregister().expect("unregister");
+}
+
+/// A call in flight keeps its unregistered probe and stub: the return
+/// still reaches the caller (without the handler), and the stub is freed
+/// only after it.
+#[test]
+fn a_call_in_flight_outlives_unregister() {
+    let _g = exclusive();
+    let entry = os().addr("retprobe", 0);
+    let seen = counter();
+    let s = seen.clone();
+    let h = Kprobe::function(entry)
+        .ret(move |_, _| {
+            s.fetch_add(1, Ordering::SeqCst);
+        })
+        .register()
+        .expect("register");
+    let stub = enter(entry).x[RA];
+    let code = os().bytes(stub, 32);
+    unregister_id(h.id()).expect("unregister");
+    assert_eq!((h.in_flight(), h.is_registered()), (1, false));
+    // Another probe's registration may not take the stub meanwhile.
+    let other = Kprobe::function(entry).register().expect("register again");
+    let other_stub = enter(entry).x[RA];
+    assert_ne!(other_stub, stub);
+    assert_eq!(os().bytes(stub, 32), code, "the zombie's stub was reused");
+    let (to, _) = ret(other_stub, 0);
+    assert_eq!(to, CALLER);
+    let (to, _) = ret(stub, 0);
+    assert_eq!((to, get(&seen), h.in_flight()), (CALLER, 0, 0));
+    other.unregister().expect("unregister the other");
+}
+
+/// `unregister` returns once no hart can be in the probe: a return that
+/// comes in while it waits for another hart must not run the return
+/// handler after `unregister` has returned.
+#[test]
+fn no_return_handler_runs_after_unregister_returned() {
+    let _g = exclusive();
+    let entry = os().addr("retprobe", 0);
+    let block_at = os().addr("retprobe", off::ADDI);
+    let unregistered = Arc::new(AtomicBool::new(false));
+    let late = counter();
+    let post_started = Arc::new(AtomicBool::new(false));
+    let (u, l, ps) = (unregistered.clone(), late.clone(), post_started.clone());
+    let r = Kprobe::function(entry)
+        .ret(move |_, _| {
+            ps.store(true, Ordering::SeqCst);
+            // Does `unregister` return while this handler still runs?
+            let t0 = Instant::now();
+            while !u.load(Ordering::SeqCst) && t0.elapsed() < Duration::from_secs(2) {
+                std::thread::yield_now();
+            }
+            if u.load(Ordering::SeqCst) {
+                l.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+        .register()
+        .expect("register the return probe");
+    let (blocked, release) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let (b, rl) = (blocked.clone(), release.clone());
+    let blocker = Kprobe::at(block_at)
+        .pre(move |_| {
+            b.store(true, Ordering::SeqCst);
+            while !rl.load(Ordering::SeqCst) {
+                std::thread::yield_now();
+            }
+        })
+        .register()
+        .expect("register the blocking probe");
+    let stub = Arc::new(AtomicUsize::new(0));
+    let go = Arc::new(AtomicBool::new(false));
+    let returned = Arc::new(AtomicUsize::new(0));
+    std::thread::scope(|s| {
+        // The returning hart gets a lower index than the blocked one:
+        // `synchronize` has looked at it before it waits for the other.
+        let (st, g, rd) = (stub.clone(), go.clone(), returned.clone());
+        s.spawn(move || {
+            os().hart_id();
+            let tf = enter(entry);
+            st.store(tf.x[RA], Ordering::SeqCst);
+            wait_for("go", || g.load(Ordering::SeqCst));
+            let (to, _) = ret(tf.x[RA], 0);
+            rd.store(to, Ordering::SeqCst);
+        });
+        wait_for("the call's entry", || stub.load(Ordering::SeqCst) != 0);
+        s.spawn(|| {
+            let mut tf = frame(block_at);
+            hit(&mut tf);
+        });
+        wait_for("the blocked hart", || blocked.load(Ordering::SeqCst));
+        let relaxes = os().relaxes.load(Ordering::SeqCst);
+        let u = unregistered.clone();
+        s.spawn(move || {
+            r.unregister().expect("unregister");
+            u.store(true, Ordering::SeqCst);
+        });
+        // The unregistering hart now waits for the blocked one.
+        wait_for("unregister waiting", || {
+            os().relaxes.load(Ordering::SeqCst) > relaxes
+        });
+        go.store(true, Ordering::SeqCst);
+        wait_for("the return", || {
+            post_started.load(Ordering::SeqCst) || returned.load(Ordering::SeqCst) != 0
+        });
+        release.store(true, Ordering::SeqCst);
+    });
+    blocker.unregister().expect("unregister the blocker");
+    assert_eq!(returned.load(Ordering::SeqCst), CALLER);
+    assert_eq!(get(&late), 0, "a late return handler");
+}
