@@ -116,7 +116,7 @@ pub fn reclaim_stack(stack: Range<usize>) -> usize {
     let Some(kp) = global::get() else {
         return 0;
     };
-    let Ok(reg) = kp.registry() else {
+    let Ok(mut reg) = kp.registry() else {
         return 0;
     };
     let mut n = 0;
@@ -125,6 +125,9 @@ pub fn reclaim_stack(stack: Range<usize>) -> usize {
             n += ret.calls.reclaim(&stack);
         }
     }
+    // An unregistered probe whose last calls were these goes now, stub
+    // and all.
+    reg.reap();
     n
 }
 

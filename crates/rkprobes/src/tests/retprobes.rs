@@ -102,6 +102,27 @@ fn a_call_in_flight_outlives_unregister() {
     other.unregister().expect("unregister the other");
 }
 
+/// A frame that never returns (its task exited) is reclaimed; an
+/// unregistered probe whose last call it was goes with it, stub and all.
+#[test]
+fn reclaimed_last_call_frees_the_zombie_stub() {
+    let _g = exclusive();
+    let entry = os().addr("retprobe", 0);
+    let h = Kprobe::function(entry).register().expect("register");
+    let stub = enter(entry).x[RA];
+    unregister_id(h.id()).expect("unregister");
+    assert_eq!(h.in_flight(), 1);
+    assert_eq!(crate::reclaim_stack(STACK + 0x100..STACK + 0x200), 0);
+    assert_eq!(crate::reclaim_stack(STACK - 0x100..STACK + 0x100), 1);
+    assert_eq!(h.in_flight(), 0);
+    // The zombie's stub is free again: the next return probe gets it.
+    let other = Kprobe::function(entry).register().expect("register again");
+    assert_eq!(enter(entry).x[RA], stub);
+    let (to, _) = ret(stub, 0);
+    assert_eq!(to, CALLER);
+    other.unregister().expect("unregister the other");
+}
+
 /// `unregister` returns once no hart can be in the probe: a return that
 /// comes in while it waits for another hart must not run the return
 /// handler after `unregister` has returned.
