@@ -25,6 +25,9 @@ pub(crate) struct Call {
 #[derive(Default)]
 struct Slot {
     tag: AtomicU64,
+    /// The thread that made the call (0 where the owner has no threads):
+    /// its calls go when it exits, and a fork keeps only the forker's.
+    thread: AtomicU64,
     ret_addr: AtomicUsize,
     sp: AtomicUsize,
     seq: AtomicU64,
@@ -102,12 +105,20 @@ impl CallPool {
         None
     }
 
-    /// Fills claimed slot `i`: a call entered with `sp` that returns to
-    /// `ret_addr`, now in flight.
+    /// Fills claimed slot `i`: a call of `thread` entered with `sp` that
+    /// returns to `ret_addr`, now in flight.
     #[inline(always)]
-    pub fn fill(&self, i: usize, tag: u64, sp: usize, ret_addr: usize, data: &RetData) {
+    pub fn fill(
+        &self,
+        i: usize,
+        (tag, thread): (u64, u64),
+        sp: usize,
+        ret_addr: usize,
+        data: &RetData,
+    ) {
         let slot = &self.slots[i];
         slot.tag.store(tag, Ordering::Relaxed);
+        slot.thread.store(thread, Ordering::Relaxed);
         slot.ret_addr.store(ret_addr, Ordering::Relaxed);
         slot.sp.store(sp, Ordering::Relaxed);
         for (d, v) in slot.data.iter().zip(data) {
@@ -182,13 +193,23 @@ impl CallPool {
     /// Frees the calls in flight whose stack pointer lies in `stack`
     /// (frames that will never return); returns how many.
     pub fn reclaim(&self, stack: &Range<usize>) -> usize {
+        self.release_where(|slot| stack.contains(&slot.sp.load(Ordering::Relaxed)))
+    }
+
+    /// Frees the calls in flight of `thread`, which exited; returns how
+    /// many.
+    pub fn reclaim_thread(&self, thread: u64) -> usize {
+        self.release_where(|slot| slot.thread.load(Ordering::Relaxed) == thread)
+    }
+
+    fn release_where(&self, gone: impl Fn(&Slot) -> bool) -> usize {
         let mut n = 0;
         for (w, word) in self.ready.iter().enumerate() {
             let mut bits = word.load(Ordering::Acquire);
             while bits != 0 {
                 let i = w * 64 + lowest(bits);
                 bits &= bits - 1;
-                if stack.contains(&self.slots[i].sp.load(Ordering::Relaxed)) {
+                if gone(&self.slots[i]) {
                     self.release(i);
                     n += 1;
                 }
@@ -197,18 +218,23 @@ impl CallPool {
         n
     }
 
-    /// A copy for a forked child: the same calls in flight.
-    pub fn fork(&self) -> Self {
+    /// A copy for a child forked by `thread`: its calls in flight (the
+    /// child has no other thread to return the others').
+    pub fn fork(&self, thread: u64) -> Self {
         let copy = CallPool::new(self.capacity());
         copy.next_seq
             .store(self.next_seq.load(Ordering::Relaxed), Ordering::Relaxed);
         for (w, word) in self.ready.iter().enumerate() {
-            let bits = word.load(Ordering::Acquire);
+            let mut bits = word.load(Ordering::Acquire);
             let mut rest = bits;
             while rest != 0 {
                 let i = w * 64 + lowest(rest);
                 rest &= rest - 1;
                 let (from, to) = (&self.slots[i], &copy.slots[i]);
+                if from.thread.load(Ordering::Relaxed) != thread {
+                    bits &= !(1 << (i % 64));
+                    continue;
+                }
                 for (a, b) in [(&from.ret_addr, &to.ret_addr), (&from.sp, &to.sp)]
                     .into_iter()
                     .chain(from.data.iter().zip(to.data.iter()))
@@ -217,6 +243,7 @@ impl CallPool {
                 }
                 to.tag
                     .store(from.tag.load(Ordering::Relaxed), Ordering::Relaxed);
+                to.thread.store(thread, Ordering::Relaxed);
                 to.seq
                     .store(from.seq.load(Ordering::Relaxed), Ordering::Relaxed);
             }
@@ -233,7 +260,7 @@ mod tests {
 
     fn push(p: &CallPool, tag: u64, sp: usize, ret: usize, d0: usize) -> bool {
         p.claim()
-            .map(|i| p.fill(i, tag, sp, ret, &[d0, 0, 0, 0]))
+            .map(|i| p.fill(i, (tag, 0), sp, ret, &[d0, 0, 0, 0]))
             .is_some()
     }
 
@@ -243,7 +270,7 @@ mod tests {
         assert!(push(&p, 1, 0x100, 0xa, 1));
         assert!(push(&p, 2, 0x100, 0xb, 2));
         assert!(push(&p, 3, 0x200, 0xc, 3));
-        let child = p.fork();
+        let child = p.fork(0);
         assert_eq!(p.take(0x100).map(|c| (c.tag, c.ret_addr)), Some((2, 0xb)));
         assert_eq!(p.take(0x100).map(|c| c.data[0]), Some(1));
         assert!(p.take(0x100).is_none());
@@ -261,7 +288,7 @@ mod tests {
         let p = CallPool::new(4);
         let a = p.claim().unwrap();
         assert!(p.find(0x100).is_none() && p.find(0).is_none());
-        p.fill(a, 1, 0x100, 0xa, &[0; 4]);
+        p.fill(a, (1, 0), 0x100, 0xa, &[0; 4]);
         let b = p.claim().unwrap();
         assert_ne!(a, b);
         p.release(b);

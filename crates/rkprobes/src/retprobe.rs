@@ -59,7 +59,7 @@ pub(crate) fn on_entry(probe: &Probe, ret: &RetState, tf: &mut TrapFrame) -> Pre
         ret.calls.release(slot);
         return action;
     }
-    ret.calls.fill(slot, 0, tf.sp(), tf.ra(), &data);
+    ret.calls.fill(slot, (0, 0), tf.sp(), tf.ra(), &data);
     tf.set_reg(TrapFrame::RA, ret.stub);
     action
 }

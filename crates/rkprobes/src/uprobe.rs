@@ -141,10 +141,18 @@ impl Uprobes {
         self.exit(pid)
     }
 
-    /// Call for `fork`: `copy` creates the child (copying `parent`'s
-    /// memory) and returns it with its id; it runs while no probe changes,
-    /// and the child is then probed as its parent (its copied slot page and
-    /// breakpoints, and its calls in flight).
+    /// Call when thread `thread` (`UprobeOs::current_thread`) of process
+    /// `pid` ends while the process goes on: its uretprobe calls in flight
+    /// can never return and their slots are freed. Returns how many.
+    pub fn thread_exit(&self, pid: ProcessId, thread: u64) -> usize {
+        self.thread_exit_inner(pid, thread)
+    }
+
+    /// Call for `fork`, from the forking thread: `copy` creates the child
+    /// (copying `parent`'s memory) and returns it with its id; it runs
+    /// while no probe changes, and the child is then probed as its parent
+    /// (its copied slot page and breakpoints, and the forking thread's
+    /// calls in flight).
     pub fn fork_process<T, E>(
         &self,
         parent: ProcessId,

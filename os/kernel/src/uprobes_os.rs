@@ -53,6 +53,11 @@ impl UprobeOs for DemoUprobeOs {
         process::current_pid().map(|pid| (pid as ProcessId, hart))
     }
 
+    #[link_section = ".text.trap"]
+    fn current_thread(&self) -> u64 {
+        process::current_tid() as u64
+    }
+
     fn process_path(&self, pid: ProcessId) -> Option<String> {
         find(pid).map(|p| p.path())
     }

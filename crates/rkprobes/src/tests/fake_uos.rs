@@ -143,6 +143,13 @@ static NEXT_HART: AtomicUsize = AtomicUsize::new(0);
 std::thread_local! {
     static HART: Cell<Option<usize>> = const { Cell::new(None) };
     static CURRENT: Cell<Option<ProcessId>> = const { Cell::new(None) };
+    static THREAD: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The thread the calling test thread "is" in its process (what
+/// `current_thread` says).
+pub fn set_thread(thread: u64) {
+    THREAD.with(|t| t.set(thread));
 }
 
 /// The process the calling test thread "runs" (what `current_process`
@@ -295,6 +302,10 @@ impl UprobeOs for FakeUos {
 
     fn current_process(&self) -> Option<ProcessId> {
         CURRENT.with(|c| c.get())
+    }
+
+    fn current_thread(&self) -> u64 {
+        THREAD.with(|t| t.get())
     }
 
     fn process_path(&self, pid: ProcessId) -> Option<String> {

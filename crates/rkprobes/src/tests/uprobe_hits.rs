@@ -388,6 +388,40 @@ fn forked_child_returns_through_the_calls_in_flight_it_inherited() {
     h.unregister().unwrap();
 }
 
+/// Calls in flight belong to the thread that made them: a thread that
+/// ends takes its calls along, and a child forked by one thread keeps
+/// only that thread's (the others do not exist in the child).
+#[test]
+fn calls_in_flight_belong_to_their_thread() {
+    let _w = world();
+    let parent = start(A);
+    let h = work_uretprobe().register().unwrap();
+    let mut calls = Vec::new();
+    for thread in [1, 2, 2] {
+        set_thread(thread);
+        let mut tf = frame(work(0));
+        tf.x[SP] -= 0x100 * thread as usize + 0x10 * calls.len();
+        hit(parent, &mut tf);
+        calls.push(tf);
+    }
+    set_thread(2);
+    let child = fork(parent);
+    assert_eq!(Uprobes::get().calls_in_flight(child), 2, "thread 2's");
+    assert!(ret(child, &mut calls[2].clone(), 0));
+    assert!(!ret(child, &mut calls[0].clone(), 0), "thread 1's call");
+    assert_eq!(Uprobes::get().thread_exit(parent, 1), 1);
+    assert_eq!(Uprobes::get().calls_in_flight(parent), 2);
+    assert!(
+        !ret(parent, &mut calls[0].clone(), 0),
+        "an ended thread's call"
+    );
+    assert!(ret(parent, &mut calls[1].clone(), 0));
+    assert_eq!(Uprobes::get().thread_exit(parent, 2), 1);
+    assert_eq!(Uprobes::get().calls_in_flight(parent), 0);
+    set_thread(0);
+    h.unregister().unwrap();
+}
+
 #[test]
 fn trampoline_trap_without_a_call_is_not_owned() {
     let _w = world();

@@ -91,9 +91,10 @@ impl Uprobes {
                 if entry == EntryAction::Cancel {
                     state.instances.release(slot);
                 } else {
+                    let thread = self.os.get().map_or(0, |os| os.current_thread());
                     state
                         .instances
-                        .fill(slot, probe.id, cx.sp(), cx.ra(), &data);
+                        .fill(slot, (probe.id, thread), cx.sp(), cx.ra(), &data);
                     cx.set_reg(TrapFrame::RA, state.slot_va);
                 }
                 a

@@ -27,6 +27,15 @@ pub trait UprobeOs: Sync {
         Some((self.current_process()?, self.hart_id()))
     }
 
+    /// The calling thread (unique in its process while it lives; 0 for an
+    /// OS with one thread per process). A uretprobe call belongs to the
+    /// thread that made it: `Uprobes::thread_exit` drops the calls of a
+    /// thread that ends, and a fork copies only the forking thread's.
+    /// Called on a uretprobe's entry: keep it out of probeable text.
+    fn current_thread(&self) -> u64 {
+        0
+    }
+
     /// The program file `pid` runs (the path of its last exec).
     fn process_path(&self, pid: ProcessId) -> Option<String>;
 

@@ -363,18 +363,20 @@ impl Uprobes {
         parent: ProcessId,
         copy: impl FnOnce() -> core::result::Result<(T, ProcessId), E>,
     ) -> core::result::Result<T, E> {
-        let Ok((_, mut guard)) = self.lock() else {
+        let Ok((os, mut guard)) = self.lock() else {
             return copy().map(|(t, _)| t);
         };
         let reg = &mut *guard;
         let (t, child) = copy()?;
+        // Called by the forking thread: the child is that thread alone.
+        let thread = os.current_thread();
         let mut snap = self.published.get();
         if let Some(p) = snap.procs.get(&parent).cloned() {
             let state = ProcState {
                 pid: child,
                 path: p.path,
                 slot_va: p.slot_va,
-                instances: p.instances.fork(),
+                instances: p.instances.fork(thread),
             };
             snap.procs.insert(child, Arc::new(state));
             let slots = reg.installed.get(&parent).cloned().unwrap_or_default();
@@ -412,6 +414,16 @@ impl Uprobes {
         };
         let snap = self.published.get();
         snap.procs.values().map(|s| (s.pid, s.slot_va)).collect()
+    }
+
+    pub(crate) fn thread_exit_inner(&self, pid: ProcessId, thread: u64) -> usize {
+        let Ok((_, _guard)) = self.lock() else {
+            return 0;
+        };
+        let snap = self.published.get();
+        snap.procs
+            .get(&pid)
+            .map_or(0, |s| s.instances.reclaim_thread(thread))
     }
 
     /// Calls in flight of process `pid`'s return probes.

@@ -29,7 +29,7 @@ mod switch;
 
 pub use image::{USER_STACK_SIZE, USER_STACK_TOP};
 pub use sched::{
-    current, current_pid, current_thread, live, run_until_idle, run_until_idle_with,
+    current, current_pid, current_thread, current_tid, live, run_until_idle, run_until_idle_with,
     take_busy_harts, yield_now,
 };
 
@@ -504,9 +504,14 @@ pub(crate) fn thread_exit(code: i32) -> ! {
     };
     // The scheduler drops it once it is off this hart.
     thread.exited.store(true, Ordering::Release);
+    let tid = thread.tid;
     drop(thread);
-    if let Some(code) = last {
-        process_exit(&me, code);
+    match last {
+        Some(code) => process_exit(&me, code),
+        // Its uretprobe calls in flight can never return.
+        None => {
+            rkprobes::Uprobes::get().thread_exit(me.pid as u64, tid as u64);
+        }
     }
     drop(me);
     yield_now();

@@ -42,6 +42,8 @@ static BUSY: AtomicUsize = AtomicUsize::new(0);
 /// Per hart: the pid of the process whose thread it runs (0: none), kept
 /// beside `current` for the uprobe hit path.
 static CURRENT_PID: [AtomicUsize; MAX_HARTS] = [const { AtomicUsize::new(0) }; MAX_HARTS];
+/// Per hart: the id of the thread it runs, beside `CURRENT_PID`.
+static CURRENT_TID: [AtomicUsize; MAX_HARTS] = [const { AtomicUsize::new(0) }; MAX_HARTS];
 
 /// The pid of the process running on this hart (no reference taken, no
 /// lock: the uprobe hit path asks for it on every hit). Call with
@@ -51,6 +53,13 @@ static CURRENT_PID: [AtomicUsize; MAX_HARTS] = [const { AtomicUsize::new(0) }; M
 pub fn current_pid() -> Option<usize> {
     let pid = CURRENT_PID[arch::hart_id()].load(Ordering::Relaxed);
     (pid != 0).then_some(pid)
+}
+
+/// The id of the thread running on this hart, as `current_pid` (0:
+/// none).
+#[inline]
+pub fn current_tid() -> usize {
+    CURRENT_TID[arch::hart_id()].load(Ordering::Relaxed)
 }
 
 /// The process whose thread runs on this hart.
@@ -148,6 +157,7 @@ fn run(hart: usize, thread: Arc<Thread>) {
     let to = thread.context.get();
     let me = &HARTS[hart];
     CURRENT_PID[hart].store(process.pid(), Ordering::Relaxed);
+    CURRENT_TID[hart].store(thread.tid(), Ordering::Relaxed);
     // SAFETY: this hart's own slot; interrupts are masked by the caller.
     unsafe { *me.current.get() = Some(thread) };
     // SAFETY: the thread came off the ready queue, so it is switched out

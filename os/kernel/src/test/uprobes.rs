@@ -56,6 +56,10 @@ pub fn tests() -> Vec<Test> {
             threads_simulated
         ),
         Test::new(
+            "uprobes::thread_ending_inside_frees_its_calls",
+            thread_ending_inside
+        ),
+        Test::new(
             "uprobes::threads_hitting_while_unregistered",
             threads_unregistered_while_hitting
         ),
@@ -681,6 +685,31 @@ fn threads_out_of_line_and_return() -> TestResult {
     check_eq!(traps, 2 * n);
     let harts = harts.load(Ordering::Relaxed);
     check!(harts.count_ones() >= 2, "handlers ran on harts {harts:#b}");
+    no_probed_processes()
+}
+
+/// 20 threads end inside a uretprobed function (`texit`): their calls
+/// can never return, and each thread's exit frees its call. Without that
+/// the process's pool (16) would fill and later calls would be missed.
+fn thread_ending_inside() -> TestResult {
+    let returns = Arc::new(AtomicU64::new(0));
+    let r = returns.clone();
+    let h = reg(Uprobe::new(THREADS)
+        .symbol("texit")
+        .kind(ProbeType::SyncFunc)
+        .post(move |tf| {
+            if tf.ret() == 7 {
+                r.fetch_add(1, Ordering::Relaxed);
+            }
+        }))?;
+    let run = run_one(THREADS, &["threads", "exitin"]);
+    let counts = (h.hits(), h.missed());
+    unreg(h)?;
+    let (out, code) = run?;
+    check_eq!(code, 0);
+    check_eq!(out, "threads: 20 ended inside texit, texit(0) = 7\n");
+    check_eq!(counts, (21, 0));
+    check_eq!(returns.load(Ordering::Relaxed), 1);
     no_probed_processes()
 }
 

@@ -7,7 +7,10 @@
 //! - `exit`: thread 2 calls `exit(5)` while the others spin forever: the
 //!   process ends with 5;
 //! - `last`: the first thread ends with `thread_exit(3)` before the other
-//!   (which ends with 4): the process ends with the last thread's code 4.
+//!   (which ends with 4): the process ends with the last thread's code 4;
+//! - `exitin`: 20 threads, one after the other, each end inside `texit`
+//!   (it calls `thread_exit` for a non-zero argument), then the first
+//!   thread calls `texit(0)`, which returns 7, and prints it.
 //!
 //! `tstep` is assembly (no compressed instructions): `tstep` itself (an
 //! `slli`, stepped out of line), `tstep+4` an `auipc` (simulated, PC
@@ -42,6 +45,18 @@ global_asm!(
     "2: xor a0, a0, a1",
     "ret",
     ".size tstep, . - tstep",
+    // texit(a0): a0 != 0 ends the calling thread (thread_exit(0)) inside
+    // the function; a0 == 0 returns 7.
+    ".globl texit",
+    ".type texit, @function",
+    "texit:",
+    "beqz a0, 3f",
+    "li a0, 0",
+    "li a7, 1001",
+    "ecall",
+    "3: li a0, 7",
+    "ret",
+    ".size texit, . - texit",
     ".p2align 3",
     "tstep_k:",
     ".dword 0x9e3779b97f4a7c15",
@@ -51,6 +66,21 @@ global_asm!(
 
 extern "C" {
     fn tstep(i: u64) -> u64;
+    fn texit(end_thread: u64) -> u64;
+}
+
+/// Threads that end inside `texit` in mode `exitin`.
+const EXIT_INSIDE: usize = 20;
+
+#[repr(C, align(16))]
+struct ExitStack([u8; STACK]);
+
+static mut EXIT_STACK: ExitStack = ExitStack([0; STACK]);
+
+extern "C" fn end_inside(_: usize) -> i32 {
+    // SAFETY: `texit` follows the C ABI; with 1 it never returns.
+    unsafe { texit(1) };
+    unreachable!("texit(1) returned")
 }
 
 static RESULTS: [AtomicU64; THREADS] = [const { AtomicU64::new(0) }; THREADS];
@@ -146,6 +176,24 @@ fn main(args: &[&str]) -> i32 {
         "last" => {
             start(end_last, 0);
             thread_exit(3)
+        }
+        "exitin" => {
+            for _ in 0..EXIT_INSIDE {
+                // SAFETY: one thread at a time uses the stack: the
+                // previous one was joined (it ended) before the next
+                // starts.
+                let stack = unsafe { &mut (*core::ptr::addr_of_mut!(EXIT_STACK)).0 };
+                match thread_spawn(end_inside, 0, stack) {
+                    Some(tid) => {
+                        thread_join(tid);
+                    }
+                    None => return 1,
+                }
+            }
+            // SAFETY: as above; 0 returns.
+            let r = unsafe { texit(0) };
+            println!("threads: {EXIT_INSIDE} ended inside texit, texit(0) = {r}");
+            0
         }
         _ => 2,
     }
