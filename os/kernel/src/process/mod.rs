@@ -85,7 +85,7 @@ pub struct Thread {
     /// The kernel context while the thread is switched out.
     context: UnsafeCell<Context>,
     /// Traps from user mode land at its top (`sscratch`).
-    _kernel_stack: Box<[u128]>,
+    kernel_stack: Box<[u128]>,
     /// It has exited: it is never resumed again.
     exited: AtomicBool,
 }
@@ -116,13 +116,19 @@ impl Thread {
             tid,
             process,
             context: UnsafeCell::new(Context::to_user(frame_at)),
-            _kernel_stack: stack,
+            kernel_stack: stack,
             exited: AtomicBool::new(false),
         })
     }
 
     pub fn tid(&self) -> usize {
         self.tid
+    }
+
+    /// Its kernel stack: once it has exited, no frame there returns.
+    fn kernel_stack(&self) -> core::ops::Range<usize> {
+        let start = self.kernel_stack.as_ptr() as usize;
+        start..start + self.kernel_stack.len() * size_of::<u128>()
     }
 }
 

@@ -169,6 +169,10 @@ fn run(hart: usize, thread: Arc<Thread>) {
     // SAFETY: as above; back on this hart's scheduler context.
     let thread = unsafe { (*me.current.get()).take() }.expect("current thread");
     if thread.exited.load(Ordering::Acquire) {
+        // The kernel functions it was in on its way out (the system call
+        // that ended it) never return: calls in flight of their return
+        // probes go.
+        rkprobes::reclaim_stack(thread.kernel_stack());
         // The last thread off its hart: no hart is on the page table, the
         // memory can go.
         if thread.process.unfinished.fetch_sub(1, Ordering::AcqRel) == 1 {

@@ -38,7 +38,31 @@ pub fn tests() -> Vec<Test> {
             "process::thread_exit_codes_and_exit_ends_every_thread",
             thread_exits
         ),
+        Test::new(
+            "process::ended_threads_kernel_frames_free_their_return_probe_calls",
+            ended_threads_free_kernel_calls
+        ),
     ]
+}
+
+/// `process::thread_exit` never returns: a return probe on it has a call
+/// in flight on the kernel stack of every thread that ends. The
+/// scheduler reclaims them when it drops the thread (`reclaim_stack`);
+/// without that the probe's pool (16) would fill after 16 threads and the
+/// rest would be missed.
+fn ended_threads_free_kernel_calls() -> TestResult {
+    let p = rkprobes::Kprobe::symbol("kernel::process::thread_exit")
+        .kind(rkprobes::ProbeType::SyncFunc)
+        .register()
+        .map_err(|e| format!("register: {e}"))?;
+    let run = captured(|| spawn("/bin/threads", &["threads", "exitin"]));
+    let counts = (p.hits(), p.missed(), p.in_flight());
+    p.unregister().map_err(|e| format!("unregister: {e}"))?;
+    let (child, _) = run?;
+    check_eq!(exit_code(&child)?, 0);
+    // 20 threads ending inside, and the first thread at the end.
+    check_eq!(counts, (21, 0, 0));
+    Ok(())
 }
 
 fn spawn(path: &str, args: &[&str]) -> Result<Arc<Process>, String> {
