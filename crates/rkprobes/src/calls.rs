@@ -1,5 +1,6 @@
-//! Calls in flight of a return probe (kernel `retprobe.rs`, user
-//! `uprobe/ret.rs`): a bounded pool, taken and released without locks.
+//! Calls in flight of a return probe (kernel `retprobe.rs`, one pool per
+//! probe; uretprobes, one pool per process in `uprobe/state.rs`): a
+//! bounded pool, taken and released without locks.
 //!
 //! Each call is found again at its return by the stack pointer, which a
 //! function restores before it returns; tail calls into probed functions
@@ -130,25 +131,28 @@ impl CallPool {
         self.ready[w].fetch_or(b, Ordering::Release);
     }
 
+    /// The slots whose calls are in flight (their fields written: the
+    /// acquire load of each mask word pairs with `fill`'s release).
+    #[inline(always)]
+    fn ready_slots(&self) -> impl Iterator<Item = usize> + '_ {
+        self.ready.iter().enumerate().flat_map(|(w, word)| {
+            let mut bits = word.load(Ordering::Acquire);
+            core::iter::from_fn(move || {
+                (bits != 0).then(|| {
+                    let i = lowest(bits);
+                    bits &= bits - 1;
+                    w * 64 + i
+                })
+            })
+        })
+    }
+
     /// The newest call in flight entered with `sp`.
     #[inline(always)]
     pub fn find(&self, sp: usize) -> Option<usize> {
-        let mut best: Option<(usize, u64)> = None;
-        for (w, word) in self.ready.iter().enumerate() {
-            let mut bits = word.load(Ordering::Acquire);
-            while bits != 0 {
-                let i = w * 64 + lowest(bits);
-                bits &= bits - 1;
-                let slot = &self.slots[i];
-                if slot.sp.load(Ordering::Relaxed) == sp {
-                    let seq = slot.seq.load(Ordering::Relaxed);
-                    if best.is_none_or(|(_, s)| seq > s) {
-                        best = Some((i, seq));
-                    }
-                }
-            }
-        }
-        best.map(|(i, _)| i)
+        self.ready_slots()
+            .filter(|&i| self.slots[i].sp.load(Ordering::Relaxed) == sp)
+            .max_by_key(|&i| self.slots[i].seq.load(Ordering::Relaxed))
     }
 
     /// What the entry of the call in slot `i` left.
@@ -204,15 +208,10 @@ impl CallPool {
 
     fn release_where(&self, gone: impl Fn(&Slot) -> bool) -> usize {
         let mut n = 0;
-        for (w, word) in self.ready.iter().enumerate() {
-            let mut bits = word.load(Ordering::Acquire);
-            while bits != 0 {
-                let i = w * 64 + lowest(bits);
-                bits &= bits - 1;
-                if gone(&self.slots[i]) {
-                    self.release(i);
-                    n += 1;
-                }
+        for i in self.ready_slots() {
+            if gone(&self.slots[i]) {
+                self.release(i);
+                n += 1;
             }
         }
         n
@@ -224,31 +223,22 @@ impl CallPool {
         let copy = CallPool::new(self.capacity());
         copy.next_seq
             .store(self.next_seq.load(Ordering::Relaxed), Ordering::Relaxed);
-        for (w, word) in self.ready.iter().enumerate() {
-            let mut bits = word.load(Ordering::Acquire);
-            let mut rest = bits;
-            while rest != 0 {
-                let i = w * 64 + lowest(rest);
-                rest &= rest - 1;
-                let (from, to) = (&self.slots[i], &copy.slots[i]);
-                if from.thread.load(Ordering::Relaxed) != thread {
-                    bits &= !(1 << (i % 64));
-                    continue;
-                }
-                for (a, b) in [(&from.ret_addr, &to.ret_addr), (&from.sp, &to.sp)]
-                    .into_iter()
-                    .chain(from.data.iter().zip(to.data.iter()))
-                {
-                    b.store(a.load(Ordering::Relaxed), Ordering::Relaxed);
-                }
-                to.tag
-                    .store(from.tag.load(Ordering::Relaxed), Ordering::Relaxed);
-                to.thread.store(thread, Ordering::Relaxed);
-                to.seq
-                    .store(from.seq.load(Ordering::Relaxed), Ordering::Relaxed);
+        let mine = |&i: &usize| self.slots[i].thread.load(Ordering::Relaxed) == thread;
+        for i in self.ready_slots().filter(mine) {
+            let (from, to) = (&self.slots[i], &copy.slots[i]);
+            for (a, b) in [(&from.ret_addr, &to.ret_addr), (&from.sp, &to.sp)]
+                .into_iter()
+                .chain(from.data.iter().zip(to.data.iter()))
+            {
+                b.store(a.load(Ordering::Relaxed), Ordering::Relaxed);
             }
-            copy.taken[w].fetch_or(bits, Ordering::Relaxed);
-            copy.ready[w].store(bits, Ordering::Release);
+            for (a, b) in [(&from.tag, &to.tag), (&from.seq, &to.seq)] {
+                b.store(a.load(Ordering::Relaxed), Ordering::Relaxed);
+            }
+            to.thread.store(thread, Ordering::Relaxed);
+            let (w, b) = bit(i);
+            copy.taken[w].fetch_or(b, Ordering::Relaxed);
+            copy.ready[w].fetch_or(b, Ordering::Release);
         }
         copy
     }

@@ -149,10 +149,15 @@ impl Kprobes {
         self.slots.start + self.os.hart_id() * SLOT_SIZE
     }
 
+    /// Index of the detour containing `addr`, if in the detour area.
+    fn detour_index(&self, addr: usize) -> Option<usize> {
+        let i = addr.checked_sub(self.detours.start)? / DETOUR_SIZE;
+        (i < self.detour_points.len()).then_some(i)
+    }
+
     /// The point cell of the detour at `detour`.
     pub fn detour_cell(&self, detour: usize) -> Option<&AtomicPtr<ProbePoint>> {
-        let i = detour.checked_sub(self.detours.start)? / DETOUR_SIZE;
-        self.detour_points.get(i)
+        self.detour_points.get(self.detour_index(detour)?)
     }
 
     /// Publishes `point` (already in the table) for its detour's hits, or
@@ -166,7 +171,7 @@ impl Kprobes {
     /// The detour containing `addr` (its start) and what it was built for.
     #[inline(always)]
     pub fn detour_at(&self, addr: usize) -> Option<(usize, &(usize, Prepared))> {
-        let i = addr.checked_sub(self.detours.start)? / DETOUR_SIZE;
+        let i = self.detour_index(addr)?;
         let info = self.detour_info.get(i)?.get()?;
         Some((self.detours.start + i * DETOUR_SIZE, info))
     }

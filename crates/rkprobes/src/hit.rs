@@ -32,7 +32,7 @@ pub fn handle_breakpoint(tf: &mut TrapFrame) -> bool {
         return removed_probe(kp, hart, tf);
     };
     if pre_handlers(point, tf, nested) == PreAction::Skip {
-        skip(hart, point, tf, pc);
+        skip(hart, point, tf);
         return true;
     }
     match &point.run {
@@ -71,7 +71,7 @@ pub(crate) extern "C" fn rkprobes_detour_hit(tf: &mut TrapFrame) {
     let point = unsafe { &*p };
     tf.set_pc(point.addr);
     if pre_handlers(point, tf, nested) == PreAction::Skip {
-        skip(hart, point, tf, point.addr);
+        skip(hart, point, tf);
         return;
     }
     match &point.run {
@@ -131,8 +131,8 @@ fn pre_handlers(point: &ProbePoint, tf: &mut TrapFrame, nested: bool) -> PreActi
                 return PreAction::Continue;
             }
             probe.count_hit();
+            // Never a plain function here: that is `OnePre`.
             match &probe.pre {
-                Some(Pre::Fn(f)) => f(tf),
                 Some(pre) => call_pre(pre, tf),
                 None => PreAction::Continue,
             }
@@ -167,9 +167,9 @@ fn count_nested(point: &ProbePoint) {
 /// A pre handler asked to skip the instruction: resume where it set the
 /// pc, or after the instruction.
 #[inline(always)]
-fn skip(hart: &HartState, point: &ProbePoint, tf: &mut TrapFrame, pc: usize) {
-    if tf.pc() == pc {
-        tf.set_pc(pc + point.prepared.len());
+fn skip(hart: &HartState, point: &ProbePoint, tf: &mut TrapFrame) {
+    if tf.pc() == point.addr {
+        tf.set_pc(point.addr + point.prepared.len());
     }
     hart.leave();
 }

@@ -206,6 +206,20 @@ impl ProbePoint {
             has_post,
         }
     }
+
+    /// The `jal` to its detour that a jump probe puts at `addr`; `None`
+    /// for a breakpoint probe.
+    pub fn jump(&self) -> Option<crate::arch::current::insn::Insn> {
+        (self.detour != 0)
+            .then(|| crate::arch::current::detour::jump_to(self.addr, self.detour))
+            .flatten()
+    }
+
+    /// A slot of the shared area that this point holds (a jump probe's
+    /// copies live in its detour instead).
+    pub fn own_slot(&self) -> Option<usize> {
+        (self.slot != 0 && self.detour == 0).then_some(self.slot)
+    }
 }
 
 /// The handler setters of the probe builders (`Kprobe`, `Uprobe`), which

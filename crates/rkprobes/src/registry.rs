@@ -146,7 +146,7 @@ impl Registry {
         let info = kp.detour_info.get(i)?;
         let d = kp.detours.start + i * DETOUR_SIZE;
         let entry = detour::entry_for(d, kp.detour_entry);
-        let cell = &kp.detour_points[i] as *const _ as usize;
+        let cell = kp.detour_cell(d)? as *const _ as usize;
         let code = detour::code(prepared.insn, addr, d, entry, prepared.needs_slot(), cell)?;
         kp.os.write_text(d, &code);
         info.call_once(|| (addr, prepared));
@@ -342,7 +342,7 @@ pub(crate) fn install_many(
         if publish(kp, point).is_ok() {
             // SAFETY: just published; only this registry frees it.
             let p = unsafe { &*point };
-            let seq = match detour::jump_to(p.addr, p.detour).filter(|_| p.detour != 0) {
+            let seq = match p.jump() {
                 Some(jal) => arch::breakpoint::arm_with(p.prepared.insn, p.addr, jal),
                 None => arch::breakpoint::arm(p.prepared.insn, p.addr),
             };
@@ -351,8 +351,8 @@ pub(crate) fn install_many(
         }
         // SAFETY: never published, so ours alone.
         let point = unsafe { Box::from_raw(point) };
-        if point.slot != 0 && point.detour == 0 {
-            reg.free_slots(point.slot, 1);
+        if let Some(slot) = point.own_slot() {
+            reg.free_slots(slot, 1);
         }
         reg.points -= 1;
         idxs.iter().for_each(|&i| results[i] = Err(Error::NoSpace));
@@ -402,16 +402,12 @@ pub(crate) fn remove_many(kp: &Kprobes, reg: &mut Registry, ids: &[u64]) -> Vec<
         let rest: Vec<Arc<Probe>> = old.probes.iter().filter(|p| !gone(p)).cloned().collect();
         if rest.is_empty() {
             // What `install_many` armed: the detour's `jal`, or a breakpoint.
-            let seq = match detour::jump_to(*addr, old.detour).filter(|_| old.detour != 0) {
+            let seq = match old.jump() {
                 Some(jal) => arch::breakpoint::disarm_from(old.prepared.insn, *addr, jal),
                 None => arch::breakpoint::disarm(old.prepared.insn, *addr),
             };
             disarm.push((*addr, seq));
-            emptied.push((
-                *addr,
-                old.detour,
-                if old.detour == 0 { old.slot } else { 0 },
-            ));
+            emptied.push((*addr, old.detour, old.own_slot()));
         } else {
             let point = ProbePoint::new(*addr, old.prepared, (old.slot, old.detour), rest.into());
             olds.push(publish(kp, Box::into_raw(Box::new(point))).unwrap_or(core::ptr::null_mut()));
@@ -436,7 +432,7 @@ pub(crate) fn remove_many(kp: &Kprobes, reg: &mut Registry, ids: &[u64]) -> Vec<
     }
     retire_all(kp, olds);
     for &(_, _, slot) in &emptied {
-        if slot != 0 {
+        if let Some(slot) = slot {
             reg.free_slots(slot, 1);
         }
     }

@@ -101,7 +101,6 @@ impl Uprobes {
             } else {
                 probe.hits.fetch_add(1, Ordering::Relaxed);
                 match &probe.pre {
-                    Some(Pre::Fn(f)) => self.published.in_handler(hart, || f(cx)),
                     Some(pre) => self
                         .published
                         .in_handler(hart, || pre.call(cx, &mut [0; 4]).0),

@@ -1,7 +1,7 @@
 //! Traps from user mode: system calls, breakpoints, and faults, which kill
 //! the process (never the kernel).
 
-use super::{KernelFrame, EXC_BREAKPOINT};
+use super::KernelFrame;
 use crate::{process, syscall};
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -18,8 +18,9 @@ pub fn user_breakpoints() -> u64 {
 /// Handles a synchronous trap taken in user mode.
 pub(super) fn user_trap(frame: &mut KernelFrame, scause: usize, stval: usize) {
     match scause {
+        // Breakpoints never come here: `trap_handler` sends them to
+        // `user_breakpoint` first.
         EXC_USER_ECALL => syscall::syscall(frame),
-        EXC_BREAKPOINT => user_breakpoint(frame),
         _ => {
             // A fault while a probed instruction ran in the slot page is
             // reported at the probe's address.

@@ -146,7 +146,7 @@ rkprobes_detour_entry_saved:
     .irp i, 3,4,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
     sd      x\i, \i*8(sp)
     .endr
-    addi    t0, sp, 272
+    addi    t0, sp, {frame}
     sd      t0, 2*8(sp)
     sd      ra, 32*8(sp)
     mv      a0, sp
@@ -162,7 +162,8 @@ rkprobes_detour_entry_saved:
     sret
     .size rkprobes_detour_entry, . - rkprobes_detour_entry
     .popsection
-"#
+"#,
+    frame = const FRAME,
 );
 
 /// Bytes of the stub detours enter the library through.
