@@ -132,7 +132,8 @@ impl CallPool {
     }
 
     /// The slots whose calls are in flight (their fields written: the
-    /// acquire load of each mask word pairs with `fill`'s release).
+    /// acquire load of each mask word pairs with `fill`'s release). For
+    /// the cold paths (reclaim, fork); `find` walks the masks itself.
     #[inline(always)]
     fn ready_slots(&self) -> impl Iterator<Item = usize> + '_ {
         self.ready.iter().enumerate().flat_map(|(w, word)| {
@@ -147,12 +148,28 @@ impl CallPool {
         })
     }
 
-    /// The newest call in flight entered with `sp`.
+    /// The newest call in flight entered with `sp`. On the return path:
+    /// plain loops, not `ready_slots` (iterator adapters are generic code
+    /// the kernel may keep out of line under `core::` names, where a probe
+    /// would make every return a nested hit).
     #[inline(always)]
     pub fn find(&self, sp: usize) -> Option<usize> {
-        self.ready_slots()
-            .filter(|&i| self.slots[i].sp.load(Ordering::Relaxed) == sp)
-            .max_by_key(|&i| self.slots[i].seq.load(Ordering::Relaxed))
+        let mut best: Option<(usize, u64)> = None;
+        for (w, word) in self.ready.iter().enumerate() {
+            let mut bits = word.load(Ordering::Acquire);
+            while bits != 0 {
+                let i = w * 64 + lowest(bits);
+                bits &= bits - 1;
+                let slot = &self.slots[i];
+                if slot.sp.load(Ordering::Relaxed) == sp {
+                    let seq = slot.seq.load(Ordering::Relaxed);
+                    if best.is_none_or(|(_, s)| seq > s) {
+                        best = Some((i, seq));
+                    }
+                }
+            }
+        }
+        best.map(|(i, _)| i)
     }
 
     /// What the entry of the call in slot `i` left.
