@@ -39,6 +39,8 @@ commands:
   bench [--json PATH] build with feature `bench`, boot it on 1 and on 4 harts
                       (mode=bench, QEMU 10 -icount), print the comparison
                       table, optionally write JSON
+  bench --quick       the trap floor and rkprobes' kernel per-hit rows alone,
+                      on 1 hart (for working on the hit path)
   lint                rustfmt and clippy for the host workspace and the kernel"
 }
 
@@ -46,7 +48,7 @@ enum Cmd {
     Build,
     Run,
     Test,
-    Bench { json: Option<PathBuf> },
+    Bench { json: Option<PathBuf>, quick: bool },
     Lint,
     Help,
 }
@@ -68,9 +70,12 @@ fn parse_args(args: &[String]) -> Result<Cmd> {
         "lint" => no_more(rest).map(|_| Cmd::Lint),
         "bench" => {
             let mut json = None;
+            let mut quick = false;
             let mut it = rest.iter();
             while let Some(arg) = it.next() {
-                if arg == "--json" {
+                if arg == "--quick" {
+                    quick = true;
+                } else if arg == "--json" {
                     let path = it.next().context("--json needs a PATH")?;
                     json = Some(PathBuf::from(path));
                 } else if let Some(path) = arg.strip_prefix("--json=") {
@@ -79,7 +84,7 @@ fn parse_args(args: &[String]) -> Result<Cmd> {
                     bail!("unexpected argument `{arg}` for `bench`");
                 }
             }
-            Ok(Cmd::Bench { json })
+            Ok(Cmd::Bench { json, quick })
         }
         "help" | "-h" | "--help" => Ok(Cmd::Help),
         other => bail!("unknown command `{other}`"),
@@ -102,7 +107,7 @@ fn main() -> ExitCode {
         }),
         Cmd::Run => run(),
         Cmd::Test => test(),
-        Cmd::Bench { json } => bench(json),
+        Cmd::Bench { json, quick } => bench(json, quick),
         Cmd::Lint => xtask::lint::lint().map(|_| 0),
         Cmd::Help => {
             println!("{}", usage());
@@ -241,15 +246,19 @@ fn suite_summary(name: &str, v: &SuiteVerdict) -> Vec<String> {
     lines
 }
 
-fn bench(json: Option<PathBuf>) -> Result<i32> {
+fn bench(json: Option<PathBuf>, quick: bool) -> Result<i32> {
     ensure_prerequisites()?;
     let qemu = bench_qemu()?;
     let version = qemu.version()?;
     let elf = build_kernel(&["bench"])?;
     let mut boots = Vec::new();
-    for smp in BENCH_SMP {
+    let (bootargs, smps): (_, &[u32]) = match quick {
+        true => ("mode=bench bench=hits", &[1]),
+        false => ("mode=bench", &BENCH_SMP),
+    };
+    for &smp in smps {
         let boot = Boot {
-            bootargs: "mode=bench",
+            bootargs,
             smp,
             timeout: BENCH_TIMEOUT,
             extra_args: &BENCH_QEMU_ARGS,

@@ -8,9 +8,15 @@
 //! returning. Two bit masks keep the hit path short: `taken` (a free slot
 //! is one compare-and-swap away) and `ready` (a return looks only at calls
 //! in flight, not at the whole pool).
+//!
+//! A call's data is handed to its handlers in place, not copied: the one
+//! who claimed a slot (`Claim`) writes it until the slot is ready, the one
+//! return that finds the call (`Found`) reads it until the slot is
+//! released, and nobody else touches it meanwhile.
 
 use crate::point::RetData;
 use alloc::boxed::Box;
+use core::cell::UnsafeCell;
 use core::ops::Range;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -32,22 +38,41 @@ struct Slot {
     ret_addr: AtomicUsize,
     sp: AtomicUsize,
     seq: AtomicU64,
-    data: [AtomicUsize; 4],
+    /// Written by the claimer before the slot is ready, read by its return
+    /// (see the module doc).
+    data: UnsafeCell<RetData>,
 }
+
+// SAFETY: `data` is the only unsynchronized field; the claim/ready/release
+// protocol gives it one writer with no reader, or readers only.
+unsafe impl Sync for Slot {}
 
 pub(crate) struct CallPool {
     slots: Box<[Slot]>,
-    /// Bit `i % 64` of word `i / 64`: slot `i` is taken (claimed or ready).
-    /// The bits past the last slot are set for good.
-    taken: Box<[AtomicU64]>,
-    /// Bit of slot `i`: its fields are written and its call is in flight.
-    /// Set after the fields (release), cleared before the slot is freed.
-    ready: Box<[AtomicU64]>,
+    /// Word `i / 64` holds the bits `1 << (i % 64)` of slot `i`.
+    masks: Box<[Masks]>,
     next_seq: AtomicU64,
 }
 
-fn bit(i: usize) -> (usize, u64) {
-    (i / 64, 1 << (i % 64))
+/// The state bits of 64 slots.
+struct Masks {
+    /// Taken (claimed or ready). The bits past the last slot are set for
+    /// good.
+    taken: AtomicU64,
+    /// The slot's fields are written and its call is in flight. Set after
+    /// the fields (release), cleared before the slot is freed.
+    ready: AtomicU64,
+}
+
+impl Masks {
+    /// Frees a slot (a call that returned, or a claim its entry handler
+    /// cancelled). The ready bit first: once the slot is free, another
+    /// call may claim it and set the bit again.
+    #[inline(always)]
+    fn release(&self, bit: u64) {
+        self.ready.fetch_and(!bit, Ordering::Release);
+        self.taken.fetch_and(!bit, Ordering::Release);
+    }
 }
 
 /// Index of the lowest set bit of `bits` (not zero). A shift loop, not
@@ -75,8 +100,12 @@ impl CallPool {
         };
         CallPool {
             slots: (0..n).map(|_| Slot::default()).collect(),
-            taken: (0..words).map(|w| AtomicU64::new(past_end(w))).collect(),
-            ready: (0..words).map(|_| AtomicU64::new(0)).collect(),
+            masks: (0..words)
+                .map(|w| Masks {
+                    taken: AtomicU64::new(past_end(w)),
+                    ready: AtomicU64::new(0),
+                })
+                .collect(),
             next_seq: AtomicU64::new(0),
         }
     }
@@ -85,20 +114,32 @@ impl CallPool {
         self.slots.len()
     }
 
-    /// Claims a free slot for a call; `None` when the pool is full.
+    /// Claims a free slot for a call, its data zeroed; `None` when the
+    /// pool is full.
     #[inline(always)]
-    pub fn claim(&self) -> Option<usize> {
-        for (w, word) in self.taken.iter().enumerate() {
-            let mut cur = word.load(Ordering::Relaxed);
+    pub fn claim(&self) -> Option<Claim<'_>> {
+        for (w, masks) in self.masks.iter().enumerate() {
+            let mut cur = masks.taken.load(Ordering::Relaxed);
             while cur != u64::MAX {
                 let i = lowest(!cur);
-                match word.compare_exchange_weak(
+                let bit = 1 << i;
+                match masks.taken.compare_exchange_weak(
                     cur,
-                    cur | 1 << i,
+                    cur | bit,
                     Ordering::Acquire,
                     Ordering::Relaxed,
                 ) {
-                    Ok(_) => return Some(w * 64 + i),
+                    Ok(_) => {
+                        let Some(slot) = self.slots.get(w * 64 + i) else {
+                            break; // never: the bits past the end stay set
+                        };
+                        // SAFETY: claimed just now: nobody else uses the slot.
+                        unsafe { *slot.data.get() = [0; 4] };
+                        return Some(Claim {
+                            at: At { slot, masks, bit },
+                            next_seq: &self.next_seq,
+                        });
+                    }
                     Err(now) => cur = now,
                 }
             }
@@ -106,38 +147,13 @@ impl CallPool {
         None
     }
 
-    /// Fills claimed slot `i`: a call of `thread` entered with `sp` that
-    /// returns to `ret_addr`, now in flight.
-    #[inline(always)]
-    pub fn fill(
-        &self,
-        i: usize,
-        (tag, thread): (u64, u64),
-        sp: usize,
-        ret_addr: usize,
-        data: &RetData,
-    ) {
-        let slot = &self.slots[i];
-        slot.tag.store(tag, Ordering::Relaxed);
-        slot.thread.store(thread, Ordering::Relaxed);
-        slot.ret_addr.store(ret_addr, Ordering::Relaxed);
-        slot.sp.store(sp, Ordering::Relaxed);
-        for (d, v) in slot.data.iter().zip(data) {
-            d.store(*v, Ordering::Relaxed);
-        }
-        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-        slot.seq.store(seq, Ordering::Relaxed);
-        let (w, b) = bit(i);
-        self.ready[w].fetch_or(b, Ordering::Release);
-    }
-
     /// The slots whose calls are in flight (their fields written: the
-    /// acquire load of each mask word pairs with `fill`'s release). For
+    /// acquire load of each mask word pairs with `publish`'s release). For
     /// the cold paths (reclaim, fork); `find` walks the masks itself.
     #[inline(always)]
     fn ready_slots(&self) -> impl Iterator<Item = usize> + '_ {
-        self.ready.iter().enumerate().flat_map(|(w, word)| {
-            let mut bits = word.load(Ordering::Acquire);
+        self.masks.iter().enumerate().flat_map(|(w, masks)| {
+            let mut bits = masks.ready.load(Ordering::Acquire);
             core::iter::from_fn(move || {
                 (bits != 0).then(|| {
                     let i = lowest(bits);
@@ -148,67 +164,59 @@ impl CallPool {
         })
     }
 
-    /// The newest call in flight entered with `sp`. On the return path:
+    /// The newest call in flight entered with `sp`, for its return. On the
+    /// return path:
     /// plain loops, not `ready_slots` (iterator adapters are generic code
     /// the kernel may keep out of line under `core::` names, where a probe
     /// would make every return a nested hit).
     #[inline(always)]
-    pub fn find(&self, sp: usize) -> Option<usize> {
-        let mut best: Option<(usize, u64)> = None;
-        for (w, word) in self.ready.iter().enumerate() {
-            let mut bits = word.load(Ordering::Acquire);
+    pub fn find(&self, sp: usize) -> Option<Found<'_>> {
+        let mut best: Option<(At<'_>, u64)> = None;
+        for (w, masks) in self.masks.iter().enumerate() {
+            let mut bits = masks.ready.load(Ordering::Acquire);
             while bits != 0 {
-                let i = w * 64 + lowest(bits);
+                let i = lowest(bits);
                 bits &= bits - 1;
-                let slot = &self.slots[i];
+                let Some(slot) = self.slots.get(w * 64 + i) else {
+                    break; // never: ready bits are claimed slots
+                };
                 if slot.sp.load(Ordering::Relaxed) == sp {
                     let seq = slot.seq.load(Ordering::Relaxed);
-                    if best.is_none_or(|(_, s)| seq > s) {
-                        best = Some((i, seq));
+                    if best.as_ref().is_none_or(|&(_, s)| seq > s) {
+                        let bit = 1 << i;
+                        best = Some((At { slot, masks, bit }, seq));
                     }
                 }
             }
         }
-        best.map(|(i, _)| i)
+        best.map(|(at, _)| Found { at })
     }
 
-    /// What the entry of the call in slot `i` left.
-    #[inline(always)]
-    pub fn call(&self, i: usize) -> Call {
-        let slot = &self.slots[i];
-        Call {
-            tag: slot.tag.load(Ordering::Relaxed),
-            ret_addr: slot.ret_addr.load(Ordering::Relaxed),
-            data: core::array::from_fn(|k| slot.data[k].load(Ordering::Relaxed)),
-        }
-    }
-
-    /// Frees slot `i` (a call that returned, or a claim its entry handler
-    /// cancelled). The ready bit first: once the slot is free, another
-    /// call may claim it and set the bit again.
-    #[inline(always)]
-    pub fn release(&self, i: usize) {
-        let (w, b) = bit(i);
-        self.ready[w].fetch_and(!b, Ordering::Release);
-        self.taken[w].fetch_and(!b, Ordering::Release);
+    /// Frees slot `i`.
+    fn release(&self, i: usize) {
+        self.masks[i / 64].release(1 << (i % 64));
     }
 
     /// Takes the newest call entered with `sp`.
     pub fn take(&self, sp: usize) -> Option<Call> {
-        let i = self.find(sp)?;
-        let call = self.call(i);
-        self.release(i);
+        let found = self.find(sp)?;
+        let call = Call {
+            tag: found.at.slot.tag.load(Ordering::Relaxed),
+            ret_addr: found.ret_addr(),
+            data: *found.data(),
+        };
+        found.release();
         Some(call)
     }
 
     /// Slots taken (calls in flight and claims being filled in).
     pub fn in_flight(&self) -> usize {
         let bits: usize = self
-            .taken
+            .masks
             .iter()
-            .map(|w| w.load(Ordering::Acquire).count_ones() as usize)
+            .map(|m| m.taken.load(Ordering::Acquire).count_ones() as usize)
             .sum();
-        bits - (self.taken.len() * 64 - self.capacity())
+        bits - (self.masks.len() * 64 - self.capacity())
     }
 
     /// Frees the calls in flight whose stack pointer lies in `stack`
@@ -243,22 +251,117 @@ impl CallPool {
         let mine = |&i: &usize| self.slots[i].thread.load(Ordering::Relaxed) == thread;
         for i in self.ready_slots().filter(mine) {
             let (from, to) = (&self.slots[i], &copy.slots[i]);
-            for (a, b) in [(&from.ret_addr, &to.ret_addr), (&from.sp, &to.sp)]
-                .into_iter()
-                .chain(from.data.iter().zip(to.data.iter()))
-            {
+            for (a, b) in [(&from.ret_addr, &to.ret_addr), (&from.sp, &to.sp)] {
                 b.store(a.load(Ordering::Relaxed), Ordering::Relaxed);
             }
+            // SAFETY: `from` is ready (only read until released; its call
+            // cannot return meanwhile: its thread is the one forking) and
+            // `to` belongs to the new pool alone.
+            unsafe { *to.data.get() = *from.data.get() };
             for (a, b) in [(&from.tag, &to.tag), (&from.seq, &to.seq)] {
                 b.store(a.load(Ordering::Relaxed), Ordering::Relaxed);
             }
             to.thread.store(thread, Ordering::Relaxed);
-            let (w, b) = bit(i);
-            copy.taken[w].fetch_or(b, Ordering::Relaxed);
-            copy.ready[w].fetch_or(b, Ordering::Release);
+            let (masks, bit) = (&copy.masks[i / 64], 1 << (i % 64));
+            masks.taken.fetch_or(bit, Ordering::Relaxed);
+            masks.ready.fetch_or(bit, Ordering::Release);
         }
         copy
     }
+}
+
+/// Where a claimed or found call lives: its slot and its bit.
+struct At<'a> {
+    slot: &'a Slot,
+    masks: &'a Masks,
+    bit: u64,
+}
+
+/// A slot claimed for a call: its entry fills the data in place, then
+/// publishes the call or cancels it.
+pub(crate) struct Claim<'a> {
+    at: At<'a>,
+    next_seq: &'a AtomicU64,
+}
+
+impl Claim<'_> {
+    #[cfg(test)]
+    pub fn index(&self, pool: &CallPool) -> usize {
+        index_of(pool, &self.at)
+    }
+
+    /// The call's data (zeroed at the claim), for the entry handler.
+    #[inline(always)]
+    pub fn data(&mut self) -> &mut RetData {
+        // SAFETY: a claimed slot that is not ready yet: this claim is its
+        // only user (module doc); `&mut self` keeps the borrow unique.
+        unsafe { &mut *self.at.slot.data.get() }
+    }
+
+    /// Puts the call in flight: a call of `thread` (`tag`: the owner's
+    /// word) entered with `sp`, returning to `ret_addr`.
+    #[inline(always)]
+    pub fn publish(self, (tag, thread): (u64, u64), sp: usize, ret_addr: usize) {
+        let slot = self.at.slot;
+        slot.tag.store(tag, Ordering::Relaxed);
+        slot.thread.store(thread, Ordering::Relaxed);
+        slot.ret_addr.store(ret_addr, Ordering::Relaxed);
+        slot.sp.store(sp, Ordering::Relaxed);
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        slot.seq.store(seq, Ordering::Relaxed);
+        self.at.masks.ready.fetch_or(self.at.bit, Ordering::Release);
+    }
+
+    /// `data` copied in, then `publish`.
+    pub fn fill(mut self, who: (u64, u64), sp: usize, ret_addr: usize, data: &RetData) {
+        *self.data() = *data;
+        self.publish(who, sp, ret_addr);
+    }
+
+    /// The entry handler cancelled: the slot is free again.
+    #[inline(always)]
+    pub fn cancel(self) {
+        self.at.masks.release(self.at.bit);
+    }
+}
+
+/// A call in flight found at its return; released once its return
+/// handler is done.
+pub(crate) struct Found<'a> {
+    at: At<'a>,
+}
+
+impl Found<'_> {
+    #[cfg(test)]
+    pub fn index(&self, pool: &CallPool) -> usize {
+        index_of(pool, &self.at)
+    }
+
+    #[inline(always)]
+    pub fn ret_addr(&self) -> usize {
+        self.at.slot.ret_addr.load(Ordering::Relaxed)
+    }
+
+    /// What the entry handler left, for the return handler.
+    #[inline(always)]
+    pub fn data(&self) -> &RetData {
+        // SAFETY: a ready slot (acquired in `find`) whose call is this
+        // return: only read until `release` (module doc).
+        unsafe { &*self.at.slot.data.get() }
+    }
+
+    #[inline(always)]
+    pub fn release(self) {
+        self.at.masks.release(self.at.bit);
+    }
+}
+
+#[cfg(test)]
+fn index_of(pool: &CallPool, at: &At<'_>) -> usize {
+    pool.slots
+        .iter()
+        .position(|s| core::ptr::eq(s, at.slot))
+        .unwrap()
 }
 
 #[cfg(test)]
@@ -267,7 +370,7 @@ mod tests {
 
     fn push(p: &CallPool, tag: u64, sp: usize, ret: usize, d0: usize) -> bool {
         p.claim()
-            .map(|i| p.fill(i, (tag, 0), sp, ret, &[d0, 0, 0, 0]))
+            .map(|c| c.fill((tag, 0), sp, ret, &[d0, 0, 0, 0]))
             .is_some()
     }
 
@@ -293,17 +396,21 @@ mod tests {
     #[test]
     fn only_ready_calls_return() {
         let p = CallPool::new(4);
-        let a = p.claim().unwrap();
+        let claim = p.claim().unwrap();
+        let a = claim.index(&p);
         assert!(p.find(0x100).is_none() && p.find(0).is_none());
-        p.fill(a, (1, 0), 0x100, 0xa, &[0; 4]);
+        claim.fill((1, 0), 0x100, 0xa, &[0; 4]);
         let b = p.claim().unwrap();
-        assert_ne!(a, b);
-        p.release(b);
-        assert_eq!(p.ready[0].load(Ordering::Relaxed), 1 << a);
+        assert_ne!(a, b.index(&p));
+        b.cancel();
+        assert_eq!(p.masks[0].ready.load(Ordering::Relaxed), 1 << a);
         assert_eq!(p.take(0x100).map(|c| c.ret_addr), Some(0xa));
         assert!(p.take(0x100).is_none());
-        assert_eq!((p.ready[0].load(Ordering::Relaxed), p.in_flight()), (0, 0));
-        assert_eq!(p.claim(), Some(a));
+        assert_eq!(
+            (p.masks[0].ready.load(Ordering::Relaxed), p.in_flight()),
+            (0, 0)
+        );
+        assert_eq!(p.claim().map(|c| c.index(&p)), Some(a));
     }
 
     /// Bounded at any size, across mask words; a full pool refuses and a
@@ -320,7 +427,11 @@ mod tests {
             let last = 0x1000 + n - 1;
             assert!(p.take(last).is_some());
             assert!(push(&p, 1, 99, 0, 0));
-            assert_eq!(p.find(99), Some(n - 1), "the freed slot");
+            assert_eq!(
+                p.find(99).map(|f| f.index(&p)),
+                Some(n - 1),
+                "the freed slot"
+            );
         }
     }
 

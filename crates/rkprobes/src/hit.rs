@@ -29,9 +29,11 @@ pub fn handle_breakpoint(tf: &mut TrapFrame) -> bool {
     }
     let nested = hart.enter();
     let Some(point) = kp.table.lookup(pc) else {
-        return removed_probe(kp, hart, tf);
+        return removed_probe(kp, hart, tf, nested);
     };
-    if pre_handlers(point, tf, nested) == PreAction::Skip {
+    if nested {
+        count_nested(point);
+    } else if pre_handlers(point, tf) == PreAction::Skip {
         skip(hart, point, tf);
         return true;
     }
@@ -64,24 +66,43 @@ pub(crate) extern "C" fn rkprobes_detour_hit(tf: &mut TrapFrame) {
     // what its own detour was built for.
     let p = cell.load(Ordering::Acquire);
     if p.is_null() {
-        hart.leave();
+        hart.leave(nested);
         return removed_jump_probe(kp, tf);
     }
     // SAFETY: a published point stays alive while this hart is inside.
     let point = unsafe { &*p };
     tf.set_pc(point.addr);
-    if pre_handlers(point, tf, nested) == PreAction::Skip {
+    if nested {
+        return nested_jump_hit(hart, point, tf);
+    }
+    if pre_handlers(point, tf) == PreAction::Skip {
         skip(hart, point, tf);
         return;
     }
     match &point.run {
-        Run::Simulate(sim) => simulate(hart, point, tf, sim, nested),
-        Run::OutOfLine if point.has_post && !nested => step_slot(hart, point, tf, nested),
+        // Tested alone first: `beq`/`bne`, the most common simulated kind.
+        Run::Simulate(sim @ Bound::Eq { .. }) => simulate(hart, point, tf, sim, false),
+        Run::Simulate(sim) => simulate(hart, point, tf, sim, false),
+        Run::OutOfLine if point.has_post => step_slot(hart, point, tf, false),
         Run::OutOfLine => {
-            hart.leave();
+            hart.leave(false);
             detour::out_of_line(point.detour, &mut tf.sepc, &mut tf.sstatus);
         }
     }
+}
+
+/// A jump hit from inside a handler: no handlers, the instruction runs.
+#[cold]
+#[inline(never)]
+#[link_section = ".text.rkprobes"]
+fn nested_jump_hit(hart: &HartState, point: &ProbePoint, tf: &mut TrapFrame) {
+    count_nested(point);
+    if let Run::Simulate(sim) = &point.run {
+        tf.sepc = sim.run(&mut tf.x);
+    } else {
+        detour::out_of_line(point.detour, &mut tf.sepc, &mut tf.sstatus);
+    }
+    hart.leave(true);
 }
 
 /// The jump probe was removed while this hart was on its way: the detour
@@ -110,22 +131,20 @@ fn lost_detour(detour: usize) -> ! {
     panic!("rkprobes: entered a detour that was never written ({detour:#x})")
 }
 
-/// The pre handlers of `point`; the common cases (one instruction probe,
-/// one return probe) kept short.
+/// The pre handlers of `point` (not nested); the common cases (one
+/// instruction probe, one return probe) kept short.
 #[inline(always)]
-fn pre_handlers(point: &ProbePoint, tf: &mut TrapFrame, nested: bool) -> PreAction {
-    if nested {
-        count_nested(point);
-        return PreAction::Continue;
+fn pre_handlers(point: &ProbePoint, tf: &mut TrapFrame) -> PreAction {
+    // The most common case first, tested alone.
+    if let Fast::OnePre(one) = &point.fast {
+        if !one.probe().is_enabled() {
+            return PreAction::Continue;
+        }
+        one.probe().count_hit();
+        return one.call(tf);
     }
     match &point.fast {
-        Fast::OnePre(probe, f) => {
-            if !probe.is_enabled() {
-                return PreAction::Continue;
-            }
-            probe.count_hit();
-            f(tf)
-        }
+        Fast::OnePre(_) => unreachable!("returned above"),
         Fast::One(probe) => {
             if !probe.is_enabled() {
                 return PreAction::Continue;
@@ -171,7 +190,7 @@ fn skip(hart: &HartState, point: &ProbePoint, tf: &mut TrapFrame) {
     if tf.pc() == point.addr {
         tf.set_pc(point.addr + point.prepared.len());
     }
-    hart.leave();
+    hart.leave(false);
 }
 
 #[inline(always)]
@@ -180,7 +199,7 @@ fn simulate(hart: &HartState, point: &ProbePoint, tf: &mut TrapFrame, sim: &Boun
     if point.has_post && !nested {
         run_post(point, tf);
     }
-    hart.leave();
+    hart.leave(nested);
 }
 
 /// Runs the instruction in the point's slot, which ends in a breakpoint
@@ -230,13 +249,13 @@ fn run_pre(point: &ProbePoint, tf: &mut TrapFrame) -> PreAction {
 #[cold]
 #[inline(never)]
 #[link_section = ".text.rkprobes"]
-fn removed_probe(kp: &Kprobes, hart: &HartState, tf: &mut TrapFrame) -> bool {
+fn removed_probe(kp: &Kprobes, hart: &HartState, tf: &mut TrapFrame, nested: bool) -> bool {
     let pc = tf.pc();
     if breakpoint_at(pc) {
         // Someone else's, unless a probe was installed here since the
         // lookup: then trap again and find it.
         let ours = kp.table.lookup(pc).is_some();
-        hart.leave();
+        hart.leave(nested);
         return ours;
     }
     let n = arch::insn_len_at(&crate::text::read(pc, 2))
@@ -246,26 +265,26 @@ fn removed_probe(kp: &Kprobes, hart: &HartState, tf: &mut TrapFrame) -> bool {
     // The parcels are read one at a time: a probe armed in between could
     // tear them. Two equal reads with no breakpoint are one instruction.
     if bytes != crate::text::read(pc, n) || breakpoint_at(pc) {
-        hart.leave();
+        hart.leave(nested);
         return true;
     }
     match arch::prepare(&bytes) {
         Ok(p) => match p.exec {
             Exec::Simulate(op) => {
                 p.simulate(op, pc, tf);
-                hart.leave();
+                hart.leave(nested);
             }
             Exec::OutOfLine => {
                 let slot = kp.scratch_slot();
                 kp.os.write_text(slot, &p.slot_code());
                 kp.os.sync_icache_local();
                 let irqs_were_on = arch::mask_irqs_on_return(tf);
-                hart.begin_scratch_step(pc, p.len(), irqs_were_on);
+                hart.begin_scratch_step(pc, p.len(), irqs_were_on, nested);
                 tf.set_pc(slot);
             }
         },
         // Never probeable, so never a probe's: let the hart fetch it again.
-        Err(_) => hart.leave(),
+        Err(_) => hart.leave(nested),
     }
     true
 }
@@ -290,7 +309,7 @@ fn finish_step(kp: &Kprobes, hart: &HartState, tf: &mut TrapFrame) -> bool {
     if point.has_post && !step.nested {
         run_post(point, tf);
     }
-    hart.leave();
+    hart.leave(step.nested);
     true
 }
 
@@ -302,12 +321,12 @@ fn finish_scratch_step(kp: &Kprobes, hart: &HartState, tf: &mut TrapFrame) -> bo
     if !(scratch..scratch + arch::SLOT_SIZE).contains(&tf.pc()) {
         return false;
     }
-    let Some((addr, len, irqs_were_on)) = hart.take_scratch_step() else {
+    let Some((addr, len, irqs_were_on, nested)) = hart.take_scratch_step() else {
         return false;
     };
     arch::restore_irqs(tf, irqs_were_on);
     tf.set_pc(addr + len);
-    hart.leave();
+    hart.leave(nested);
     true
 }
 
@@ -396,10 +415,10 @@ pub fn kprobes_fault_handler(tf: &mut TrapFrame) -> Option<usize> {
     let hart = kp.hart();
     let scratch = kp.scratch_slot();
     if (scratch..scratch + arch::SLOT_SIZE).contains(&tf.pc()) {
-        let (addr, _, irqs_were_on) = hart.take_scratch_step()?;
+        let (addr, _, irqs_were_on, nested) = hart.take_scratch_step()?;
         arch::restore_irqs(tf, irqs_were_on);
         tf.set_pc(addr);
-        hart.leave();
+        hart.leave(nested);
         return Some(addr);
     }
     let step = hart.take_step()?;
@@ -407,6 +426,6 @@ pub fn kprobes_fault_handler(tf: &mut TrapFrame) -> Option<usize> {
     let point = unsafe { &*step.point };
     arch::restore_irqs(tf, step.irqs_were_on);
     tf.set_pc(point.addr);
-    hart.leave();
+    hart.leave(step.nested);
     Some(point.addr)
 }

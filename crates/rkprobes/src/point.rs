@@ -170,13 +170,41 @@ pub(crate) struct ProbePoint {
 /// The common cases get their own short path on a hit.
 pub(crate) enum Fast {
     /// One instruction probe whose pre handler is a plain function.
-    OnePre(Arc<Probe>, PreFn),
+    OnePre(OnePre),
     /// One instruction probe, any other handlers.
     One(Arc<Probe>),
     /// One return probe.
     OneRet(Arc<Probe>),
     /// Several probes: the general loop.
     Many,
+}
+
+/// A point's only probe and its plain pre handler, reached without going
+/// through their `Arc`s (a shorter call on every hit). The point's
+/// `probes` keeps both alive.
+pub(crate) struct OnePre {
+    probe: *const Probe,
+    f: *const (dyn Fn(&mut TrapFrame) -> PreAction + Send + Sync),
+}
+
+// SAFETY: both point to `Sync` values (a `Probe`, a `Send + Sync`
+// closure) that the point owns through `probes`.
+unsafe impl Send for OnePre {}
+// SAFETY: as above.
+unsafe impl Sync for OnePre {}
+
+impl OnePre {
+    #[inline(always)]
+    pub fn probe(&self) -> &Probe {
+        // SAFETY: the point holding `self` holds the probe in `probes`.
+        unsafe { &*self.probe }
+    }
+
+    #[inline(always)]
+    pub fn call(&self, tf: &mut TrapFrame) -> PreAction {
+        // SAFETY: the probe (alive, above) holds the handler in `pre`.
+        unsafe { (*self.f)(tf) }
+    }
 }
 
 impl ProbePoint {
@@ -189,7 +217,10 @@ impl ProbePoint {
         let fast = match &*probes {
             [one] if one.ret.is_some() => Fast::OneRet(one.clone()),
             [one] => match &one.pre {
-                Some(Pre::Fn(f)) => Fast::OnePre(one.clone(), f.clone()),
+                Some(Pre::Fn(f)) => Fast::OnePre(OnePre {
+                    probe: Arc::as_ptr(one),
+                    f: Arc::as_ptr(f),
+                }),
                 _ => Fast::One(one.clone()),
             },
             _ => Fast::Many,

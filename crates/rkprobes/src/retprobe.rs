@@ -11,7 +11,7 @@
 use crate::arch::current::{trampoline, TrapFrame};
 use crate::calls::CallPool;
 use crate::global::{self, Kprobes};
-use crate::point::{EntryAction, PreAction, Probe, RetData};
+use crate::point::{EntryAction, Pre, PreAction, Probe};
 use core::ops::Range;
 use core::sync::atomic::Ordering;
 
@@ -45,21 +45,22 @@ impl RetState {
 /// runs the entry handler and, unless it cancels, diverts `ra`.
 #[link_section = ".text.rkprobes"]
 pub(crate) fn on_entry(probe: &Probe, ret: &RetState, tf: &mut TrapFrame) -> PreAction {
-    let Some(slot) = ret.calls.claim() else {
+    let Some(mut call) = ret.calls.claim() else {
         probe.count_miss();
         return PreAction::Continue;
     };
     probe.count_hit();
-    let mut data: RetData = [0; 4];
     let (action, entry) = match &probe.pre {
-        Some(pre) => pre.call(tf, &mut data),
+        // The usual entry handler first, tested alone.
+        Some(Pre::Entry(f)) => (PreAction::Continue, f(tf, call.data())),
+        Some(pre) => pre.call(tf, call.data()),
         None => (PreAction::Continue, EntryAction::Continue),
     };
     if entry == EntryAction::Cancel {
-        ret.calls.release(slot);
+        call.cancel();
         return action;
     }
-    ret.calls.fill(slot, (0, 0), tf.sp(), tf.ra(), &data);
+    call.publish((0, 0), tf.sp(), tf.ra());
     tf.set_reg(TrapFrame::RA, ret.stub);
     action
 }
@@ -78,7 +79,7 @@ pub extern "C" fn rkprobes_ret_handler(tf: &mut TrapFrame) -> usize {
         .ret
         .as_ref()
         .expect("a return stub always belongs to a SyncFunc probe");
-    let Some(slot) = ret.calls.find(tf.sp()) else {
+    let Some(call) = ret.calls.find(tf.sp()) else {
         // Cannot happen unless the stack was switched under the function;
         // there is no return address to go back to.
         panic!(
@@ -86,9 +87,9 @@ pub extern "C" fn rkprobes_ret_handler(tf: &mut TrapFrame) -> usize {
             tf.sp()
         );
     };
-    let call = ret.calls.call(slot);
-    tf.set_reg(TrapFrame::RA, call.ret_addr);
-    tf.set_pc(call.ret_addr);
+    let ret_addr = call.ret_addr();
+    tf.set_reg(TrapFrame::RA, ret_addr);
+    tf.set_pc(ret_addr);
     if let (Some(post), Some(kp)) = (&probe.post, global::get()) {
         // Inside the hit path while the handler runs: a probe it hits is
         // nested, and the registry refuses changes from it. `registered`
@@ -100,13 +101,13 @@ pub extern "C" fn rkprobes_ret_handler(tf: &mut TrapFrame) -> usize {
             if nested {
                 probe.count_miss();
             } else {
-                post.call(tf, &call.data);
+                post.call(tf, call.data());
             }
         }
-        hart.leave();
+        hart.leave(nested);
     }
-    ret.calls.release(slot);
-    call.ret_addr
+    call.release();
+    ret_addr
 }
 
 /// Releases the instances of calls whose frames lie in `stack` and will

@@ -78,7 +78,7 @@ impl Uprobes {
         let mut action = PreAction::Continue;
         for probe in point.probes.iter().filter(|p| p.live()) {
             let a = if probe.kind == ProbeType::SyncFunc {
-                let Some(slot) = state.instances.claim() else {
+                let Some(call) = state.instances.claim() else {
                     probe.missed.fetch_add(1, Ordering::Relaxed);
                     continue;
                 };
@@ -89,12 +89,10 @@ impl Uprobes {
                     None => (PreAction::Continue, EntryAction::Continue),
                 };
                 if entry == EntryAction::Cancel {
-                    state.instances.release(slot);
+                    call.cancel();
                 } else {
                     let thread = self.os.get().map_or(0, |os| os.current_thread());
-                    state
-                        .instances
-                        .fill(slot, (probe.id, thread), cx.sp(), cx.ra(), &data);
+                    call.fill((probe.id, thread), cx.sp(), cx.ra(), &data);
                     cx.set_reg(TrapFrame::RA, state.slot_va);
                 }
                 a

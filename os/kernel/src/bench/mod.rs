@@ -84,10 +84,18 @@ pub fn run() -> u32 {
          register/unregister rows: instructions per call (hits = calls)",
         measure::N
     );
-    // `bench=user` on the command line: the user rows alone (for tracing
-    // one kind of hit).
-    if crate::bootargs::get("bench") == Some("user") {
-        user_rows::rows(&mut report);
+    // `bench=user` / `bench=hits` on the command line: the user rows / the
+    // kernel per-hit rows alone (for tracing one kind of hit).
+    match crate::bootargs::get("bench") {
+        Some("user") => user_rows::rows(&mut report),
+        // `cargo xtask bench --quick`: the kernel per-hit rows alone.
+        Some("hits") => {
+            let floor = rows::trap_floor(tracer::Rkprobes::IMPL, &mut report);
+            rows::hit_rows(&tracer::Rkprobes, floor, &mut report);
+        }
+        _ => {}
+    }
+    if crate::bootargs::get("bench").is_some() {
         println!("[BENCH] done");
         return u32::from(report.failures > 0);
     }

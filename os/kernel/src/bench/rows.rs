@@ -136,7 +136,9 @@ pub(super) fn hit_cost<T: Tracer>(
 }
 
 pub fn hit_rows<T: Tracer>(t: &T, floor: f64, report: &mut Report) {
-    for row in &HIT_ROWS {
+    // `row=NAME` on the command line: that row alone (for tracing it).
+    let only = crate::bootargs::get("row");
+    for row in HIT_ROWS.iter().filter(|r| only.is_none_or(|n| n == r.name)) {
         for &harts in hart_sets() {
             match hit_cost(t, row.target, row.handlers, harts, floor) {
                 Ok(v) => emit(report, row.name, T::IMPL, harts, v),

@@ -52,6 +52,36 @@ pub fn simulate(op: SimOp, pc: usize, len: usize, x: &mut [usize; 32]) -> usize 
     Bound::new(op, pc, len).run(x)
 }
 
+/// A register of a `[usize; 32]` register file, kept as its byte offset
+/// (`index * 8`): the hit path reads it with one add and one load.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub struct RegAt(u8);
+
+impl RegAt {
+    fn new(r: Reg) -> RegAt {
+        RegAt((r.index() & 31) as u8 * 8)
+    }
+
+    #[inline(always)]
+    fn slot(self, x: &mut [usize; 32]) -> *mut usize {
+        // SAFETY: `new` is the only constructor: the offset is `i * 8` for
+        // some `i < 32`, so an aligned word inside `x`.
+        unsafe { x.as_mut_ptr().byte_add(self.0 as usize) }
+    }
+
+    #[inline(always)]
+    fn read(self, x: &mut [usize; 32]) -> usize {
+        // SAFETY: an aligned word of `x` (`slot`).
+        unsafe { self.slot(x).read() }
+    }
+
+    #[inline(always)]
+    fn write(self, x: &mut [usize; 32], v: usize) {
+        // SAFETY: an aligned word of `x` (`slot`).
+        unsafe { self.slot(x).write(v) }
+    }
+}
+
 /// A simulated instruction bound to the address it was found at. Every
 /// address is computed when the probe is placed and branch conditions are
 /// reduced to two (`bne` is `beq` with the outcomes swapped; a signed
@@ -62,26 +92,30 @@ pub fn simulate(op: SimOp, pc: usize, len: usize, x: &mut [usize; 32]) -> usize 
 pub enum Bound {
     /// Next pc `taken` if `x[rs1] == x[rs2]`, else `other`.
     Eq {
-        rs1: u8,
-        rs2: u8,
+        rs1: RegAt,
+        rs2: RegAt,
         taken: usize,
         other: usize,
     },
     /// Next pc `taken` if `x[rs1] ^ flip < x[rs2] ^ flip` (unsigned), else
     /// `other`.
     Less {
-        rs1: u8,
-        rs2: u8,
+        rs1: RegAt,
+        rs2: RegAt,
         flip: usize,
         taken: usize,
         other: usize,
     },
     /// `x[rd] = value` (`auipc`, or a jump's link), then on to `next`.
-    Set { rd: u8, value: usize, next: usize },
+    Set {
+        rd: RegAt,
+        value: usize,
+        next: usize,
+    },
     /// `x[rd] = link`, then on to `(x[rs1] + offset) & !1`.
     Jalr {
-        rd: u8,
-        rs1: u8,
+        rd: RegAt,
+        rs1: RegAt,
         offset: usize,
         link: usize,
     },
@@ -90,7 +124,7 @@ pub enum Bound {
 impl Bound {
     pub fn new(op: SimOp, pc: usize, len: usize) -> Bound {
         let next = pc.wrapping_add(len);
-        let idx = |r: Reg| r.index() as u8;
+        let idx = RegAt::new;
         match op {
             SimOp::Auipc { rd, imm } => Bound::Set {
                 rd: idx(rd),
@@ -151,23 +185,22 @@ impl Bound {
         // Whatever the frame held there: reads of x0 need no test, and a
         // result written to x0 is wiped below.
         x[0] = 0;
-        let r = |x: &[usize; 32], i: u8| x[i as usize & 31];
         match *self {
             Bound::Eq {
                 rs1,
                 rs2,
                 taken,
                 other,
-            } => pick(r(x, rs1) == r(x, rs2), taken, other),
+            } => pick(rs1.read(x) == rs2.read(x), taken, other),
             Bound::Less {
                 rs1,
                 rs2,
                 flip,
                 taken,
                 other,
-            } => pick(r(x, rs1) ^ flip < r(x, rs2) ^ flip, taken, other),
+            } => pick(rs1.read(x) ^ flip < rs2.read(x) ^ flip, taken, other),
             Bound::Set { rd, value, next } => {
-                x[rd as usize & 31] = value;
+                rd.write(x, value);
                 x[0] = 0;
                 next
             }
@@ -178,8 +211,8 @@ impl Bound {
                 link,
             } => {
                 // Read rs1 before writing rd: `jalr ra, 0(ra)` is legal.
-                let target = r(x, rs1).wrapping_add(offset) & !1;
-                x[rd as usize & 31] = link;
+                let target = rs1.read(x).wrapping_add(offset) & !1;
+                rd.write(x, link);
                 x[0] = 0;
                 target
             }
