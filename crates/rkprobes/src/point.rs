@@ -120,18 +120,21 @@ impl Post {
 }
 
 /// One registered probe.
+// `repr(C)`, the hit counter first: it is counted on every hit, and at
+// offset 0 that takes no address arithmetic.
+#[repr(C)]
 pub(crate) struct Probe {
-    pub id: u64,
-    pub addr: usize,
-    pub kind: ProbeType,
-    pub pre: Option<Pre>,
-    pub post: Option<Post>,
-    pub enabled: AtomicBool,
     pub hits: AtomicU64,
     pub missed: AtomicU64,
-    pub registered: AtomicBool,
+    pub id: u64,
+    pub addr: usize,
+    pub pre: Option<Pre>,
+    pub post: Option<Post>,
     /// Return-probe state of a `SyncFunc` probe.
     pub ret: Option<crate::retprobe::RetState>,
+    pub kind: ProbeType,
+    pub enabled: AtomicBool,
+    pub registered: AtomicBool,
 }
 
 impl Probe {

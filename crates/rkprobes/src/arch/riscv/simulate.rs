@@ -90,7 +90,8 @@ impl RegAt {
 /// common case is checked first.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub enum Bound {
-    /// Next pc `taken` if `x[rs1] == x[rs2]`, else `other`.
+    /// Next pc `taken` if `x[rs1] == x[rs2]`, else `other`. Neither is x0
+    /// (that is `Zero`).
     Eq {
         rs1: RegAt,
         rs2: RegAt,
@@ -103,6 +104,13 @@ pub enum Bound {
         rs1: RegAt,
         rs2: RegAt,
         flip: usize,
+        taken: usize,
+        other: usize,
+    },
+    /// Next pc `taken` if `x[rs] == 0`, else `other` (`beqz`, `bnez`,
+    /// `c.beqz`, `c.bnez`: `beq`/`bne` with x0). `rs` is not x0.
+    Zero {
+        rs: RegAt,
         taken: usize,
         other: usize,
     },
@@ -154,14 +162,7 @@ impl Bound {
                     Cond::Ne | Cond::Ge | Cond::Geu => (next, target),
                 };
                 let flip = match cond {
-                    Cond::Eq | Cond::Ne => {
-                        return Bound::Eq {
-                            rs1,
-                            rs2,
-                            taken,
-                            other,
-                        }
-                    }
+                    Cond::Eq | Cond::Ne => return Bound::equal(rs1, rs2, taken, other),
                     Cond::Lt | Cond::Ge => 1 << (usize::BITS - 1),
                     Cond::Ltu | Cond::Geu => 0,
                 };
@@ -176,15 +177,44 @@ impl Bound {
         }
     }
 
+    /// `x[rs1] == x[rs2]`, with x0 compared as the constant it is: equal
+    /// reads need not trust the frame's x0 word. Both x0: always taken.
+    fn equal(rs1: RegAt, rs2: RegAt, taken: usize, other: usize) -> Bound {
+        let zero = RegAt::new(Reg::ZERO);
+        match (rs1 == zero, rs2 == zero) {
+            (false, false) => Bound::Eq {
+                rs1,
+                rs2,
+                taken,
+                other,
+            },
+            (false, true) => Bound::Zero {
+                rs: rs1,
+                taken,
+                other,
+            },
+            (true, false) => Bound::Zero {
+                rs: rs2,
+                taken,
+                other,
+            },
+            (true, true) => Bound::Set {
+                rd: zero,
+                value: 0,
+                next: taken,
+            },
+        }
+    }
+
     /// Executes the instruction on the registers `x`; returns the next pc.
     // In the hit path: kept with it in the section the OS blacklists (a
     // probe here would recurse before any nesting check).
     #[link_section = ".text.rkprobes"]
     #[inline(always)]
     pub fn run(&self, x: &mut [usize; 32]) -> usize {
-        // Whatever the frame held there: reads of x0 need no test, and a
-        // result written to x0 is wiped below.
-        x[0] = 0;
+        // Where an operand may be x0, its word is zeroed first (whatever
+        // the frame held there), so reads need no test; a result written
+        // to x0 is wiped after.
         match *self {
             Bound::Eq {
                 rs1,
@@ -192,13 +222,17 @@ impl Bound {
                 taken,
                 other,
             } => pick(rs1.read(x) == rs2.read(x), taken, other),
+            Bound::Zero { rs, taken, other } => pick(rs.read(x) == 0, taken, other),
             Bound::Less {
                 rs1,
                 rs2,
                 flip,
                 taken,
                 other,
-            } => pick(rs1.read(x) ^ flip < rs2.read(x) ^ flip, taken, other),
+            } => {
+                x[0] = 0;
+                pick(rs1.read(x) ^ flip < rs2.read(x) ^ flip, taken, other)
+            }
             Bound::Set { rd, value, next } => {
                 rd.write(x, value);
                 x[0] = 0;
@@ -210,6 +244,7 @@ impl Bound {
                 offset,
                 link,
             } => {
+                x[0] = 0;
                 // Read rs1 before writing rd: `jalr ra, 0(ra)` is legal.
                 let target = rs1.read(x).wrapping_add(offset) & !1;
                 rd.write(x, link);
@@ -407,7 +442,7 @@ mod tests {
         let conds = [Cond::Eq, Cond::Ne, Cond::Lt, Cond::Ge, Cond::Ltu, Cond::Geu];
         let (pc, offset) = (0x8000_1000usize, -0x40i64);
         for cond in conds {
-            for (rs1, rs2) in [(5u8, 6u8), (6, 5), (0, 6), (5, 0)] {
+            for (rs1, rs2) in [(5u8, 6u8), (6, 5), (0, 6), (5, 0), (0, 0)] {
                 for &a in &edges {
                     for &b in &edges {
                         let mut x = [0usize; 32];
@@ -423,6 +458,8 @@ mod tests {
                             true => pc.wrapping_add(offset as usize),
                             false => pc + 4,
                         };
+                        // A frame's x0 word holds whatever was there.
+                        x[0] = 0x5a5a_0000_0000_0001;
                         assert_eq!(
                             simulate(op, pc, 4, &mut x),
                             want,
