@@ -75,18 +75,34 @@ pub(crate) extern "C" fn rkprobes_detour_hit(tf: &mut TrapFrame) {
     if nested {
         return nested_jump_hit(hart, point, tf);
     }
+    // The most common case on its own short path: one probe, one plain
+    // pre handler, no post handler.
+    if let Fast::OnePre(one) = &point.fast {
+        if one.probe().is_enabled() {
+            one.probe().count_hit();
+            if one.call(tf) == PreAction::Skip {
+                return skip(hart, point, tf);
+            }
+        }
+        match &point.run {
+            // Tested alone first: `beq`/`bne`, the most common kind.
+            Run::Simulate(sim @ Bound::Eq { .. }) => tf.sepc = sim.run(&mut tf.x),
+            Run::Simulate(sim) => tf.sepc = sim.run(&mut tf.x),
+            Run::OutOfLine => detour::out_of_line(point.detour, &mut tf.sepc, &mut tf.sstatus),
+        }
+        return hart.leave(false);
+    }
     if pre_handlers(point, tf) == PreAction::Skip {
         skip(hart, point, tf);
         return;
     }
     match &point.run {
-        // Tested alone first: `beq`/`bne`, the most common simulated kind.
-        Run::Simulate(sim @ Bound::Eq { .. }) => simulate(hart, point, tf, sim, false),
         Run::Simulate(sim) => simulate(hart, point, tf, sim, false),
         Run::OutOfLine if point.has_post => step_slot(hart, point, tf, false),
         Run::OutOfLine => {
-            hart.leave(false);
+            // The point is not read after `leave`: it may be freed then.
             detour::out_of_line(point.detour, &mut tf.sepc, &mut tf.sstatus);
+            hart.leave(false);
         }
     }
 }
@@ -150,8 +166,9 @@ fn pre_handlers(point: &ProbePoint, tf: &mut TrapFrame) -> PreAction {
                 return PreAction::Continue;
             }
             probe.count_hit();
-            // Never a plain function here: that is `OnePre`.
+            // A plain function here only with a post handler.
             match &probe.pre {
+                Some(Pre::Fn(f)) => f(tf),
                 Some(pre) => call_pre(pre, tf),
                 None => PreAction::Continue,
             }

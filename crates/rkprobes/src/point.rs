@@ -172,7 +172,7 @@ pub(crate) struct ProbePoint {
 
 /// The common cases get their own short path on a hit.
 pub(crate) enum Fast {
-    /// One instruction probe whose pre handler is a plain function.
+    /// One instruction probe whose only handler is a plain pre handler.
     OnePre(OnePre),
     /// One instruction probe, any other handlers.
     One(Arc<Probe>),
@@ -220,7 +220,7 @@ impl ProbePoint {
         let fast = match &*probes {
             [one] if one.ret.is_some() => Fast::OneRet(one.clone()),
             [one] => match &one.pre {
-                Some(Pre::Fn(f)) => Fast::OnePre(OnePre {
+                Some(Pre::Fn(f)) if one.post.is_none() => Fast::OnePre(OnePre {
                     probe: Arc::as_ptr(one),
                     f: Arc::as_ptr(f),
                 }),
