@@ -108,7 +108,8 @@ impl Kprobe {
             let maxactive = self
                 .maxactive
                 .unwrap_or_else(|| retprobe::default_maxactive(kp));
-            Some(RetState::new(reg.alloc_stub()?, maxactive))
+            let maxactive = maxactive.max(1);
+            Some(RetState::new(reg.alloc_stub(maxactive)?, maxactive))
         } else {
             None
         };
@@ -125,8 +126,11 @@ impl Kprobe {
             ret,
         });
         if let Some(ret) = &probe.ret {
-            let code =
-                crate::arch::current::trampoline::ret_stub_code(Arc::as_ptr(&probe) as usize);
+            let code = crate::arch::current::trampoline::ret_stub_code(
+                ret.stub,
+                Arc::as_ptr(&probe) as usize,
+                ret.maxactive(),
+            );
             kp.os.write_text(ret.stub, &code);
         }
         Ok((probe, prepared))
@@ -175,7 +179,7 @@ pub fn register_many(builders: Vec<Kprobe>) -> Vec<Result<ProbeHandle>> {
                 Ok(()) => Ok(ProbeHandle(probe)),
                 Err(e) => {
                     if let Some(ret) = &probe.ret {
-                        reg.free_stub(ret.stub);
+                        reg.free_stub(ret);
                     }
                     Err(e)
                 }

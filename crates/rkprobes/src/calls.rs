@@ -2,12 +2,14 @@
 //! probe; uretprobes, one pool per process in `uprobe/state.rs`): a
 //! bounded pool, taken and released without locks.
 //!
-//! Each call is found again at its return by the stack pointer, which a
-//! function restores before it returns; tail calls into probed functions
-//! share one, and then the newest call (highest `seq`) is the one
-//! returning. Two bit masks keep the hit path short: `taken` (a free slot
-//! is one compare-and-swap away) and `ready` (a return looks only at calls
-//! in flight, not at the whole pool).
+//! A kernel return comes back through its own call's entry in the probe's
+//! stub, which names the slot (`returning`, no search). A uretprobe's
+//! return is found by the stack pointer, which a function restores before
+//! it returns (`find`); tail calls into probed functions share one, and
+//! then the newest call (highest `seq`) is the one returning. Two bit
+//! masks keep the hit path short: `taken` (a free slot is one
+//! compare-and-swap away) and `ready` (a return looks only at calls in
+//! flight, not at the whole pool).
 //!
 //! A call's data is handed to its handlers in place, not copied: the one
 //! who claimed a slot (`Claim`) writes it until the slot is ready, the one
@@ -137,6 +139,7 @@ impl CallPool {
                         unsafe { *slot.data.get() = [0; 4] };
                         return Some(Claim {
                             at: At { slot, masks, bit },
+                            index: w * 64 + i,
                             next_seq: &self.next_seq,
                         });
                     }
@@ -190,6 +193,18 @@ impl CallPool {
             }
         }
         best.map(|(at, _)| Found { at })
+    }
+
+    /// The call in flight in slot `i`, for its return; `None` if there is
+    /// none.
+    #[inline(always)]
+    pub fn returning(&self, i: usize) -> Option<Found<'_>> {
+        let (slot, masks) = (self.slots.get(i)?, self.masks.get(i / 64)?);
+        let bit = 1 << (i % 64);
+        let ready = masks.ready.load(Ordering::Acquire) & bit != 0;
+        ready.then_some(Found {
+            at: At { slot, masks, bit },
+        })
     }
 
     /// Frees slot `i`.
@@ -281,13 +296,15 @@ struct At<'a> {
 /// publishes the call or cancels it.
 pub(crate) struct Claim<'a> {
     at: At<'a>,
+    index: usize,
     next_seq: &'a AtomicU64,
 }
 
 impl Claim<'_> {
-    #[cfg(test)]
-    pub fn index(&self, pool: &CallPool) -> usize {
-        index_of(pool, &self.at)
+    /// The slot's index (a kernel return probe's return address names it).
+    #[inline(always)]
+    pub fn index(&self) -> usize {
+        self.index
     }
 
     /// The call's data (zeroed at the claim), for the entry handler.
@@ -299,7 +316,8 @@ impl Claim<'_> {
     }
 
     /// Puts the call in flight: a call of `thread` (`tag`: the owner's
-    /// word) entered with `sp`, returning to `ret_addr`.
+    /// word) entered with `sp`, returning to `ret_addr`. Its return finds
+    /// it by index (`returning`); `fill` for calls found by `sp`.
     #[inline(always)]
     pub fn publish(self, (tag, thread): (u64, u64), sp: usize, ret_addr: usize) {
         let slot = self.at.slot;
@@ -307,14 +325,15 @@ impl Claim<'_> {
         slot.thread.store(thread, Ordering::Relaxed);
         slot.ret_addr.store(ret_addr, Ordering::Relaxed);
         slot.sp.store(sp, Ordering::Relaxed);
-        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-        slot.seq.store(seq, Ordering::Relaxed);
         self.at.masks.ready.fetch_or(self.at.bit, Ordering::Release);
     }
 
-    /// `data` copied in, then `publish`.
+    /// `data` copied in, then `publish`, numbered so that `find` tells the
+    /// newest of several calls with one `sp` (tail calls).
     pub fn fill(mut self, who: (u64, u64), sp: usize, ret_addr: usize, data: &RetData) {
         *self.data() = *data;
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        self.at.slot.seq.store(seq, Ordering::Relaxed);
         self.publish(who, sp, ret_addr);
     }
 
@@ -367,6 +386,7 @@ fn index_of(pool: &CallPool, at: &At<'_>) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec::Vec;
 
     fn push(p: &CallPool, tag: u64, sp: usize, ret: usize, d0: usize) -> bool {
         p.claim()
@@ -397,11 +417,11 @@ mod tests {
     fn only_ready_calls_return() {
         let p = CallPool::new(4);
         let claim = p.claim().unwrap();
-        let a = claim.index(&p);
+        let a = claim.index();
         assert!(p.find(0x100).is_none() && p.find(0).is_none());
         claim.fill((1, 0), 0x100, 0xa, &[0; 4]);
         let b = p.claim().unwrap();
-        assert_ne!(a, b.index(&p));
+        assert_ne!(a, b.index());
         b.cancel();
         assert_eq!(p.masks[0].ready.load(Ordering::Relaxed), 1 << a);
         assert_eq!(p.take(0x100).map(|c| c.ret_addr), Some(0xa));
@@ -410,7 +430,28 @@ mod tests {
             (p.masks[0].ready.load(Ordering::Relaxed), p.in_flight()),
             (0, 0)
         );
-        assert_eq!(p.claim().map(|c| c.index(&p)), Some(a));
+        assert_eq!(p.claim().map(|c| c.index()), Some(a));
+    }
+
+    /// A kernel return finds its call by slot index: only while the call
+    /// is in flight (published, not yet released), in any mask word.
+    #[test]
+    fn returning_finds_a_call_by_index_only_while_in_flight() {
+        let p = CallPool::new(70);
+        let mut claims: Vec<_> = (0..66).map(|_| p.claim().unwrap()).collect();
+        let last = claims.pop().unwrap();
+        let i = last.index();
+        assert_eq!(i, 65, "slots are claimed from the lowest");
+        assert!(p.returning(i).is_none(), "claimed, not published");
+        last.publish((0, 0), 0x100, 0xabc);
+        let found = p.returning(i).expect("in flight");
+        assert_eq!(found.ret_addr(), 0xabc);
+        found.release();
+        assert!(p.returning(i).is_none(), "released");
+        assert!(p.returning(64).is_none() && p.returning(70).is_none());
+        assert_eq!(p.in_flight(), 65);
+        claims.into_iter().for_each(Claim::cancel);
+        assert_eq!(p.in_flight(), 0);
     }
 
     /// Bounded at any size, across mask words; a full pool refuses and a

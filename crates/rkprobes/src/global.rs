@@ -79,24 +79,25 @@ pub fn init(os: &'static dyn KprobeOs, config: Config) -> Result<()> {
         return Err(Error::NoSpace);
     }
     KPROBES.call_once(|| {
-        // The first slots are each hart's scratch slot (see `hit.rs`); the
-        // upper three quarters of the area hold detours (16-byte aligned),
-        // with the stub they all enter the library through just below.
-        let shared = slots.start + os.max_harts() * SLOT_SIZE..slots.end;
-        let top = slots.end & !15;
+        // The first slots are each hart's scratch slot (see `hit.rs`); then
+        // half of the rest holds detours (16-byte aligned, and nearest to
+        // the text, which their `jal`s must reach), followed by the stub
+        // they all enter the library through; the other half is shared
+        // slots (a breakpoint probe's step) and return probes' stubs.
+        let first = (slots.start + os.max_harts() * SLOT_SIZE).next_multiple_of(16);
         let n_detours = match config.jump_probes {
-            true => (shared.end - shared.start) / 4 * 3 / DETOUR_SIZE,
+            true => slots.end.saturating_sub(first) / 2 / DETOUR_SIZE,
             false => 0,
         };
-        let detours = top - n_detours * DETOUR_SIZE..top;
-        let stub = detours.start - ENTRY_STUB_SIZE;
+        let detours = first..first + n_detours * DETOUR_SIZE;
+        let stub = detours.end;
         let entry = detour::common_entry();
         let detour_entry = (n_detours > 0 && entry != 0).then(|| {
             os.write_text(stub, &detour::entry_stub_code(entry));
             os.sync_icache_all_harts();
             stub
         });
-        let shared = shared.start..stub;
+        let shared = stub + ENTRY_STUB_SIZE..slots.end;
         Kprobes {
             os,
             detours,

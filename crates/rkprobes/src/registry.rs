@@ -9,7 +9,7 @@
 use crate::arch::current::{
     self as arch,
     detour::{self, DETOUR_SIZE},
-    trampoline::RET_STUB_SIZE,
+    trampoline::ret_stub_size,
     Prepared, SLOT_SIZE,
 };
 use crate::error::{Error, Result};
@@ -25,7 +25,10 @@ use alloc::vec::Vec;
 use core::ops::Range;
 use core::sync::atomic::Ordering;
 
-const STUB_SLOTS: usize = RET_STUB_SIZE.div_ceil(SLOT_SIZE);
+/// Slots a return probe's stub takes.
+fn stub_slots(calls: usize) -> usize {
+    ret_stub_size(calls).div_ceil(SLOT_SIZE)
+}
 
 pub(crate) struct Registry {
     slot_base: usize,
@@ -83,12 +86,12 @@ impl Registry {
     }
 
     /// A trampoline stub for a return probe (not yet written).
-    pub fn alloc_stub(&mut self) -> Result<usize> {
-        self.alloc_slots(STUB_SLOTS).ok_or(Error::NoSpace)
+    pub fn alloc_stub(&mut self, calls: usize) -> Result<usize> {
+        self.alloc_slots(stub_slots(calls)).ok_or(Error::NoSpace)
     }
 
-    pub fn free_stub(&mut self, stub: usize) {
-        self.free_slots(stub, STUB_SLOTS);
+    pub fn free_stub(&mut self, ret: &crate::retprobe::RetState) {
+        self.free_slots(ret.stub, stub_slots(ret.maxactive()));
     }
 
     /// Frees the stubs of unregistered return probes with no call left.
@@ -99,7 +102,7 @@ impl Registry {
         self.zombies = live;
         for p in done {
             if let Some(ret) = &p.ret {
-                self.free_stub(ret.stub);
+                self.free_stub(ret);
             }
         }
     }

@@ -2,11 +2,12 @@
 //! replacing `ra` at its entry with the probe's trampoline stub.
 //!
 //! Every call in flight is its own slot of the probe's `CallPool`
-//! (`calls.rs`), found again at the return by the stack pointer: so
-//! recursion, the same function on several harts, and a task that sleeps
-//! inside the function and wakes on another hart all stay apart. The pool
-//! holds `maxactive` calls; a call that finds none runs normally and counts
-//! as missed.
+//! (`calls.rs`), and returns into its own entry of the probe's stub
+//! (`arch/riscv/trampoline.rs`), which names the slot: so recursion, tail
+//! calls, the same function on several harts, and a task that sleeps
+//! inside the function and wakes on another hart all stay apart, and a
+//! return finds its call without a search. The pool holds `maxactive`
+//! calls; a call that finds none runs normally and counts as missed.
 
 use crate::arch::current::{trampoline, TrapFrame};
 use crate::calls::CallPool;
@@ -17,7 +18,8 @@ use core::sync::atomic::Ordering;
 
 /// The return-probe half of a `SyncFunc` probe.
 pub(crate) struct RetState {
-    /// Address of this probe's trampoline stub (in the slot area).
+    /// Address of this probe's trampoline stub (in the slot area), with
+    /// one entry per call slot.
     pub stub: usize,
     /// Calls whose return is still to be caught: the probe (and its stub)
     /// must outlive them, even after unregistration.
@@ -60,14 +62,16 @@ pub(crate) fn on_entry(probe: &Probe, ret: &RetState, tf: &mut TrapFrame) -> Pre
         call.cancel();
         return action;
     }
+    let back = trampoline::call_entry(ret.stub, call.index());
     call.publish((0, 0), tf.sp(), tf.ra());
-    tf.set_reg(TrapFrame::RA, ret.stub);
+    tf.set_reg(TrapFrame::RA, back);
     action
 }
 
 /// Called by the trampoline with the registers at the function's return
-/// (`a0`/`a1` hold the return value; the stub address is in `t0`). Runs the
-/// return handler and returns the real return address.
+/// (`a0`/`a1` hold the return value; the stub address and the call's
+/// entry + 4 are in `t2` and `t0`). Runs the return handler and returns
+/// the real return address.
 #[no_mangle]
 #[link_section = ".text.rkprobes"]
 pub extern "C" fn rkprobes_ret_handler(tf: &mut TrapFrame) -> usize {
@@ -79,13 +83,11 @@ pub extern "C" fn rkprobes_ret_handler(tf: &mut TrapFrame) -> usize {
         .ret
         .as_ref()
         .expect("a return stub always belongs to a SyncFunc probe");
-    let Some(call) = ret.calls.find(tf.sp()) else {
-        // Cannot happen unless the stack was switched under the function;
-        // there is no return address to go back to.
-        panic!(
-            "rkprobes: return to {stub:#x} with no call in flight for sp {:#x}",
-            tf.sp()
-        );
+    let index = trampoline::call_index(stub, tf.x[trampoline::LINK_REG]);
+    let Some(call) = ret.calls.returning(index) else {
+        // Cannot happen unless a call's slot was reclaimed while its frame
+        // was still live; there is no return address to go back to.
+        panic!("rkprobes: return into {stub:#x} for call slot {index} with no call in flight");
     };
     let ret_addr = call.ret_addr();
     tf.set_reg(TrapFrame::RA, ret_addr);

@@ -13,18 +13,21 @@ use core::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 const PAGE: usize = 4096;
+/// Bytes of the slot area: room for the scratch slots of `MAX_HARTS`
+/// harts, detours, and return probes' stubs of their default size.
+const SLOTS: usize = 8 * PAGE;
 
-/// The text page, then the slot page: like the demo OS, whose slot section
+/// The text page, then the slot area: like the demo OS, whose slot section
 /// lies inside its kernel text.
 #[repr(C, align(4096))]
 struct Area {
     text: [AtomicU16; PAGE / 2],
-    slots: [AtomicU16; PAGE / 2],
+    slots: [AtomicU16; SLOTS / 2],
 }
 
-fn range(page: &[AtomicU16; PAGE / 2]) -> Range<usize> {
-    let base = page.as_ptr() as usize;
-    base..base + PAGE
+fn range(parcels: &[AtomicU16]) -> Range<usize> {
+    let base = parcels.as_ptr() as usize;
+    base..base + 2 * parcels.len()
 }
 
 /// What the library asked the OS to do, in order.
@@ -72,7 +75,7 @@ impl FakeOs {
     fn new() -> Self {
         let area: &'static Area = Box::leak(Box::new(Area {
             text: [const { AtomicU16::new(0) }; PAGE / 2],
-            slots: [const { AtomicU16::new(0) }; PAGE / 2],
+            slots: [const { AtomicU16::new(0) }; SLOTS / 2],
         }));
         let base = range(&area.text).start;
         let mut pristine = alloc::vec![fake_text::C_NOP; PAGE / 2];
@@ -164,7 +167,7 @@ impl FakeOs {
     pub fn snapshot(&self) -> (Vec<u8>, Vec<u8>) {
         let t = range(&self.area.text);
         let s = range(&self.area.slots);
-        (self.bytes(t.start, PAGE), self.bytes(s.start, PAGE))
+        (self.bytes(t.start, PAGE), self.bytes(s.start, SLOTS))
     }
 
     /// Number of events logged so far; `events_since` returns the rest.

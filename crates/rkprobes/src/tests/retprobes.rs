@@ -1,11 +1,15 @@
 //! Kernel return probes on the host: the entry breakpoint diverts `ra` to
-//! the probe's trampoline stub, and the return is played by calling
-//! `rkprobes_ret_handler` as the trampoline would (stub address in `t0`).
+//! its call's entry in the probe's trampoline stub, and the return is
+//! played by calling `rkprobes_ret_handler` as the trampoline would (the
+//! stub in `t2`, the entry + 4 in `t0`).
 
 use super::fake_os::os;
 use super::fake_text::off;
 use super::harness::*;
-use crate::arch::current::trampoline::STUB_REG;
+use crate::arch::current::decode::{decode, Action};
+use crate::arch::current::insn::Insn;
+use crate::arch::current::simulate::SimOp;
+use crate::arch::current::trampoline::{LINK_REG, STUB_REG};
 use crate::retprobe::rkprobes_ret_handler;
 use crate::{unregister_id, Kprobe, KprobeOs, TrapFrame};
 use alloc::sync::Arc;
@@ -28,12 +32,19 @@ fn enter(entry: usize) -> TrapFrame {
     tf
 }
 
-/// The function returns `a0` through the stub its `ra` was set to.
-fn ret(stub: usize, a0: usize) -> (usize, TrapFrame) {
-    let mut tf = frame(stub);
-    tf.x[STUB_REG] = stub;
+/// The function returns `a0` to `ra` (a call's entry in a stub): plays the
+/// entry's `jal t0, stub` and the stub's `auipc t2`, then the trampoline.
+fn ret(ra: usize, a0: usize) -> (usize, TrapFrame) {
+    let insn = Insn::from_bytes(&os().bytes(ra, 4)).expect("an instruction at ra");
+    let Action::Simulate(SimOp::Jal { rd, offset }) = decode(insn).action else {
+        panic!("no jal at ra {ra:#x}");
+    };
+    assert_eq!(rd.index(), LINK_REG);
+    let mut tf = frame(ra);
+    tf.x[LINK_REG] = ra + 4;
+    tf.x[STUB_REG] = ra.wrapping_add(offset as usize);
     tf.x[SP] = STACK;
-    tf.x[RA] = stub;
+    tf.x[RA] = ra;
     tf.x[A0] = a0;
     (rkprobes_ret_handler(&mut tf), tf)
 }

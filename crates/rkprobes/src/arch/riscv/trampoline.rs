@@ -1,39 +1,72 @@
 //! Return-probe trampolines.
 //!
-//! A probed function returns into a per-probe stub (in the slot area):
+//! A probed function returns into its own call's entry in the probe's stub
+//! (in the slot area): the return address names the call, so the return
+//! finds it without a search.
 //! ```text
-//!  stub + 0   auipc t0, 0          t0 = stub, which names the probe
-//!  stub + 4   ld    t1, 16(t0)
-//!  stub + 8   jr    t1             -> rkprobes_ret_trampoline
-//!  stub + 12  nop
-//!  stub + 16  .quad rkprobes_ret_trampoline
-//!  stub + 24  .quad probe           (the library's `*const Probe`)
+//!  S + 0        auipc t2, 0          t2 = S, which names the probe
+//!  S + 4        ld    t1, 16(t2)
+//!  S + 8        jr    t1             -> rkprobes_ret_trampoline
+//!  S + 12       nop
+//!  S + 16       .quad rkprobes_ret_trampoline
+//!  S + 24       .quad probe          (the library's `*const Probe`)
+//!  S + 32 + 4i  jal   t0, S          the return address of the call in
+//!                                    the probe's call slot `i`
 //! ```
-//! `t0`/`t1` are dead at a function return (caller-saved), so the stub may
-//! use them. The common trampoline saves a full `TrapFrame`, masks
+//! `t0`, `t1` and `t2` are dead at a function return (caller-saved), so the
+//! stub may use them. The common trampoline saves a full `TrapFrame`, masks
 //! interrupts, calls `rkprobes_ret_handler(&mut TrapFrame) -> real return
 //! address`, restores the (possibly edited) registers and jumps there: no
 //! second trap.
 
-/// Bytes of one stub (four 8-byte slots).
-pub const RET_STUB_SIZE: usize = 32;
+use alloc::vec::Vec;
+
+/// Bytes before the calls' entries.
+const HEADER: usize = 32;
 const PROBE_PTR_OFFSET: usize = 24;
 
-const AUIPC_T0_0: u32 = 0x0000_0297;
-const LD_T1_16_T0: u32 = 0x0102_b303;
+const AUIPC_T2_0: u32 = 0x0000_0397;
+const LD_T1_16_T2: u32 = 0x0103_b303;
 const JR_T1: u32 = 0x0003_0067;
 const NOP: u32 = 0x0000_0013;
 
-/// The stub's bytes for the probe at `probe`.
-pub fn ret_stub_code(probe: usize) -> [u8; RET_STUB_SIZE] {
+/// Bytes of the stub of a probe with `calls` call slots.
+pub fn ret_stub_size(calls: usize) -> usize {
+    HEADER + 4 * calls
+}
+
+/// The stub's bytes for the probe at `probe`, written at `stub`, with
+/// `calls` call slots.
+pub fn ret_stub_code(stub: usize, probe: usize, calls: usize) -> Vec<u8> {
     const _: () = assert!(
         PROBE_PTR_OFFSET == 4 * 4 + 8,
         "after the trampoline's address"
     );
-    super::insn::code_bytes(
-        &[AUIPC_T0_0, LD_T1_16_T0, JR_T1, NOP],
+    let mut code = super::insn::code_bytes::<HEADER>(
+        &[AUIPC_T2_0, LD_T1_16_T2, JR_T1, NOP],
         &[common_trampoline() as u64, probe as u64],
     )
+    .to_vec();
+    for i in 0..calls {
+        let at = call_entry(stub, i);
+        let jal = super::detour::jal(5, at, stub).expect("a stub's entries reach its start");
+        code.extend_from_slice(&jal.to_le_bytes());
+    }
+    code
+}
+
+/// Where the call in slot `i` of the probe whose stub is at `stub`
+/// returns to.
+#[inline(always)]
+pub fn call_entry(stub: usize, i: usize) -> usize {
+    stub + HEADER + 4 * i
+}
+
+/// The call slot a return came from: `link` is `t0` as the entry's `jal`
+/// left it (the entry + 4), `stub` is `t2`.
+#[inline(always)]
+pub fn call_index(stub: usize, link: usize) -> usize {
+    link.wrapping_sub(stub + HEADER + 4) / 4
 }
 
 /// The probe a stub names. `stub` must be a stub written by `ret_stub_code`.
@@ -45,7 +78,9 @@ pub fn stub_probe(stub: usize) -> usize {
 }
 
 /// The register that holds the stub address when the trampoline runs.
-pub const STUB_REG: usize = 5; // t0
+pub const STUB_REG: usize = 7; // t2
+/// The register that holds the call's entry + 4 (`call_index`).
+pub const LINK_REG: usize = 5; // t0
 
 #[cfg(target_arch = "riscv64")]
 core::arch::global_asm!(
@@ -103,21 +138,34 @@ mod tests {
     use super::*;
     use crate::arch::riscv::decode::{decode, Action};
     use crate::arch::riscv::insn::Insn;
+    use crate::arch::riscv::simulate::SimOp;
 
     #[test]
     fn stub_decodes_as_intended() {
-        let code = ret_stub_code(0x1234_5678);
-        let names: std::vec::Vec<_> = (0..4)
-            .map(|i| decode(Insn::from_bytes(&code[i * 4..]).unwrap()).mnemonic)
-            .collect();
+        let stub = 0x8030_0000;
+        let code = ret_stub_code(stub, 0x1234_5678, 3);
+        assert_eq!(code.len(), ret_stub_size(3));
+        let insn = |at: usize| decode(Insn::from_bytes(&code[at..]).unwrap());
+        let names: std::vec::Vec<_> = (0..4).map(|i| insn(i * 4).mnemonic).collect();
         assert_eq!(names, ["auipc", "ld", "jalr", "addi"]);
-        assert!(matches!(
-            decode(Insn::from_bytes(&code[4..]).unwrap()).action,
-            Action::OutOfLine
-        ));
+        assert!(matches!(insn(4).action, Action::OutOfLine));
         assert_eq!(
             u64::from_le_bytes(code[24..32].try_into().unwrap()),
             0x1234_5678
         );
+        // Each call's entry links in t0 and jumps back to the start, and
+        // the link names its slot.
+        for i in 0..3 {
+            let at = call_entry(stub, i);
+            let raw = u32::from_le_bytes(code[at - stub..at - stub + 4].try_into().unwrap());
+            assert_eq!(raw >> 7 & 31, LINK_REG as u32);
+            match insn(at - stub).action {
+                Action::Simulate(SimOp::Jal { offset, .. }) => {
+                    assert_eq!(at as i64 + offset, stub as i64)
+                }
+                other => panic!("slot {i}: {other:?}"),
+            }
+            assert_eq!(call_index(stub, at + 4), i);
+        }
     }
 }
