@@ -3,6 +3,7 @@
 //! wakes on another hart, maxactive, cancel, unregister in flight, frames
 //! that never return, and probes on real kernel functions by name.
 
+use super::asm_case::asm_case;
 use super::coroutine::{Coroutine, Yielder};
 use super::{Test, TestResult};
 use crate::{arch, check, check_eq, smp};
@@ -18,6 +19,10 @@ use spin::Mutex;
 pub fn tests() -> Vec<Test> {
     alloc::vec![
         Test::new("retprobes::recursion_counts_and_values", recursion),
+        Test::new(
+            "retprobes::tail_calls_each_return_to_their_caller",
+            tail_calls
+        ),
         Test::new("retprobes::four_harts_one_function", four_harts),
         Test::new(
             "retprobes::task_sleeps_inside_and_resumes_on_other_hart",
@@ -72,6 +77,17 @@ pub fn kt_sleeper(x: usize, y: &Yielder) -> usize {
     black_box(v + 1)
 }
 
+// `kt_tail(n)`: counts `a0` down to zero by tail-calling itself (a jump
+// back to its first instruction, `ra` untouched): every pass is a new call
+// of the function with the same `sp` and the previous call's diverted `ra`.
+asm_case!(
+    kt_tail,
+    kt_tail_entry,
+    "",
+    "addi a0, a0, -1",
+    "bnez a0, kt_tail\nret"
+);
+
 fn addr_of(name: &str) -> Result<usize, String> {
     crate::symbols::symbol_by_name(name)
         .map(|s| s.addr)
@@ -99,6 +115,32 @@ fn recursion() -> TestResult {
     check_eq!((hits, missed, in_flight), (11, 0, 0));
     // Innermost returns first: 0, 1, ..., 10.
     check_eq!(*RETURNS.lock(), (0..=10).collect::<Vec<_>>());
+    Ok(())
+}
+
+/// Tail calls into a return-probed function: each pass through the entry
+/// is a call in flight of its own, returning (innermost first) through the
+/// one before it to the real caller.
+fn tail_calls() -> TestResult {
+    const N: usize = 12;
+    static SEEN: Mutex<Vec<(usize, usize)>> = Mutex::new(Vec::new());
+    SEEN.lock().clear();
+    let p = Kprobe::symbol("kt_tail")
+        .entry(|tf: &mut TrapFrame, d: &mut rkprobes::RetData| d[0] = tf.arg(0))
+        .ret(|tf: &mut TrapFrame, d: &rkprobes::RetData| SEEN.lock().push((d[0], tf.ret())))
+        .maxactive(N)
+        .register()
+        .map_err(err)?;
+    // SAFETY: an assembly function of the C ABI (asm_case).
+    let r = unsafe { kt_tail(black_box(N), 0) };
+    let (hits, missed, in_flight) = (p.hits(), p.missed(), p.in_flight());
+    let at = p.addr();
+    p.unregister().map_err(err)?;
+    check_eq!(at, (&raw const kt_tail_entry) as usize);
+    check_eq!(r, 0);
+    check_eq!((hits, missed, in_flight), (N as u64, 0, 0));
+    // Entered with N, N-1, ..., 1; the last entered returns first.
+    check_eq!(*SEEN.lock(), (1..=N).map(|n| (n, 0)).collect::<Vec<_>>());
     Ok(())
 }
 
