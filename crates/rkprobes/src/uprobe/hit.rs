@@ -10,8 +10,7 @@ use super::layout::{self, SlotTrap, SLOT_PAGE_SIZE};
 use super::os::{ProcessId, UprobeOs};
 use super::state::{Index, ProcState, UPoint};
 use super::Uprobes;
-use crate::arch::current::simulate::SimOp;
-use crate::arch::current::{breakpoint, Exec, TrapFrame};
+use crate::arch::current::{breakpoint, Run, TrapFrame};
 use crate::point::{EntryAction, Pre, PreAction, ProbeType, RetData};
 use core::sync::atomic::Ordering;
 
@@ -64,9 +63,9 @@ impl Uprobes {
                 }
             }
         }
-        match point.prepared.exec {
-            Exec::Simulate(op) => simulate(point, op, cx),
-            Exec::OutOfLine => to_slot(state, point, cx),
+        match &point.run {
+            Run::Simulate(sim) => cx.sepc = sim.run(&mut cx.x),
+            Run::OutOfLine => to_slot(state, point, cx),
         }
     }
 
@@ -115,14 +114,14 @@ impl Uprobes {
             }
             return;
         }
-        match point.prepared.exec {
-            Exec::Simulate(op) => {
-                simulate(point, op, cx);
+        match &point.run {
+            Run::Simulate(sim) => {
+                cx.sepc = sim.run(&mut cx.x);
                 if point.has_post {
                     self.run_post(hart, point, cx);
                 }
             }
-            Exec::OutOfLine => to_slot(state, point, cx),
+            Run::OutOfLine => to_slot(state, point, cx),
         }
     }
 
@@ -218,13 +217,6 @@ fn gone(os: &dyn UprobeOs, pid: ProcessId, pc: usize) -> bool {
         0
     };
     ok && !breakpoint::is_breakpoint(lo, hi)
-}
-
-/// Runs `point`'s instruction on the frame.
-#[link_section = ".text.rkprobes"]
-#[inline(never)]
-fn simulate(point: &UPoint, op: SimOp, cx: &mut TrapFrame) {
-    point.prepared.simulate(op, point.addr, cx);
 }
 
 /// Sends the thread to `point`'s slot: straight back from there unless a

@@ -9,7 +9,7 @@
 
 use super::layout::MAX_SLOTS;
 use super::os::ProcessId;
-use crate::arch::current::Prepared;
+use crate::arch::current::{Prepared, Run};
 use crate::calls::CallPool;
 use crate::point::{Post, Pre, ProbeType};
 use alloc::boxed::Box;
@@ -45,6 +45,8 @@ pub(crate) struct UPoint {
     pub path: PathId,
     pub addr: usize,
     pub prepared: Prepared,
+    /// What a hit does with the instruction, bound to `addr`.
+    pub run: Run,
     /// Slot index in the slot page, 0 when simulated.
     pub slot: usize,
     pub probes: Box<[Arc<UProbe>]>,
@@ -79,6 +81,7 @@ impl UPoint {
             path,
             addr,
             prepared,
+            run: prepared.at(addr),
             slot,
             probes,
             has_post,
