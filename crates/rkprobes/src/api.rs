@@ -58,8 +58,8 @@ impl Kprobe {
     }
 
     /// Most calls of a return probe in flight at once (default
-    /// max(10, 2 * harts)); a call beyond that runs unprobed and counts as
-    /// missed.
+    /// max(10, 2 * harts), at most `MAX_ACTIVE`); a call beyond that runs
+    /// unprobed and counts as missed.
     pub fn maxactive(mut self, n: usize) -> Self {
         self.maxactive = Some(n);
         self
@@ -108,7 +108,12 @@ impl Kprobe {
             let maxactive = self
                 .maxactive
                 .unwrap_or_else(|| retprobe::default_maxactive(kp));
-            let maxactive = maxactive.max(1);
+            if !(1..=retprobe::MAX_ACTIVE).contains(&maxactive) {
+                return Err(Error::BadMaxactive {
+                    requested: maxactive,
+                    max: retprobe::MAX_ACTIVE,
+                });
+            }
             Some(RetState::new(reg.alloc_stub(maxactive)?, maxactive))
         } else {
             None
@@ -233,6 +238,10 @@ impl ProbeHandle {
     }
     pub fn disable(&self) {
         self.0.enabled.store(false, Ordering::Release);
+    }
+    /// A return probe's pool size (0 for other probes).
+    pub fn maxactive(&self) -> usize {
+        self.0.ret.as_ref().map_or(0, |r| r.maxactive())
     }
     /// Calls of a return probe whose return is still to come.
     pub fn in_flight(&self) -> usize {

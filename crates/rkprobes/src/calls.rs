@@ -10,15 +10,9 @@
 //! masks keep the hit path short: `taken` (a free slot is one
 //! compare-and-swap away) and `ready` (a return looks only at calls in
 //! flight, not at the whole pool).
-//!
-//! A call's data is handed to its handlers in place, not copied: the one
-//! who claimed a slot (`Claim`) writes it until the slot is ready, the one
-//! return that finds the call (`Found`) reads it until the slot is
-//! released, and nobody else touches it meanwhile.
 
 use crate::point::RetData;
 use alloc::boxed::Box;
-use core::cell::UnsafeCell;
 use core::ops::Range;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -40,14 +34,12 @@ struct Slot {
     ret_addr: AtomicUsize,
     sp: AtomicUsize,
     seq: AtomicU64,
-    /// Written by the claimer before the slot is ready, read by its return
-    /// (see the module doc).
-    data: UnsafeCell<RetData>,
+    // Atomic words, not a plain array handed out in place: the cold paths
+    // that free calls of ended threads (`reclaim`, `reclaim_thread`) are
+    // safe functions, and an OS passing them a live thread must not make
+    // this a data race.
+    data: [AtomicUsize; 4],
 }
-
-// SAFETY: `data` is the only unsynchronized field; the claim/ready/release
-// protocol gives it one writer with no reader, or readers only.
-unsafe impl Sync for Slot {}
 
 pub(crate) struct CallPool {
     slots: Box<[Slot]>,
@@ -135,8 +127,6 @@ impl CallPool {
                         let Some(slot) = self.slots.get(w * 64 + i) else {
                             break; // never: the bits past the end stay set
                         };
-                        // SAFETY: claimed just now: nobody else uses the slot.
-                        unsafe { *slot.data.get() = [0; 4] };
                         return Some(Claim {
                             at: At { slot, masks, bit },
                             index: w * 64 + i,
@@ -195,14 +185,15 @@ impl CallPool {
         best.map(|(at, _)| Found { at })
     }
 
-    /// The call in flight in slot `i`, for its return; `None` if there is
-    /// none.
+    /// The call in flight in slot `i`, entered with `sp`, for its return;
+    /// `None` if there is none (its slot was freed, or taken by another
+    /// call since).
     #[inline(always)]
-    pub fn returning(&self, i: usize) -> Option<Found<'_>> {
+    pub fn returning(&self, i: usize, sp: usize) -> Option<Found<'_>> {
         let (slot, masks) = (self.slots.get(i)?, self.masks.get(i / 64)?);
         let bit = 1 << (i % 64);
         let ready = masks.ready.load(Ordering::Acquire) & bit != 0;
-        ready.then_some(Found {
+        (ready && slot.sp.load(Ordering::Relaxed) == sp).then_some(Found {
             at: At { slot, masks, bit },
         })
     }
@@ -218,7 +209,7 @@ impl CallPool {
         let call = Call {
             tag: found.at.slot.tag.load(Ordering::Relaxed),
             ret_addr: found.ret_addr(),
-            data: *found.data(),
+            data: found.data(),
         };
         found.release();
         Some(call)
@@ -266,13 +257,12 @@ impl CallPool {
         let mine = |&i: &usize| self.slots[i].thread.load(Ordering::Relaxed) == thread;
         for i in self.ready_slots().filter(mine) {
             let (from, to) = (&self.slots[i], &copy.slots[i]);
-            for (a, b) in [(&from.ret_addr, &to.ret_addr), (&from.sp, &to.sp)] {
+            for (a, b) in [(&from.ret_addr, &to.ret_addr), (&from.sp, &to.sp)]
+                .into_iter()
+                .chain(from.data.iter().zip(to.data.iter()))
+            {
                 b.store(a.load(Ordering::Relaxed), Ordering::Relaxed);
             }
-            // SAFETY: `from` is ready (only read until released; its call
-            // cannot return meanwhile: its thread is the one forking) and
-            // `to` belongs to the new pool alone.
-            unsafe { *to.data.get() = *from.data.get() };
             for (a, b) in [(&from.tag, &to.tag), (&from.seq, &to.seq)] {
                 b.store(a.load(Ordering::Relaxed), Ordering::Relaxed);
             }
@@ -307,34 +297,29 @@ impl Claim<'_> {
         self.index
     }
 
-    /// The call's data (zeroed at the claim), for the entry handler.
-    #[inline(always)]
-    pub fn data(&mut self) -> &mut RetData {
-        // SAFETY: a claimed slot that is not ready yet: this claim is its
-        // only user (module doc); `&mut self` keeps the borrow unique.
-        unsafe { &mut *self.at.slot.data.get() }
-    }
-
     /// Puts the call in flight: a call of `thread` (`tag`: the owner's
-    /// word) entered with `sp`, returning to `ret_addr`. Its return finds
-    /// it by index (`returning`); `fill` for calls found by `sp`.
+    /// word) entered with `sp`, returning to `ret_addr`, with the entry
+    /// handler's `data`. Its return finds it by index (`returning`);
+    /// `fill` for calls found by `sp`.
     #[inline(always)]
-    pub fn publish(self, (tag, thread): (u64, u64), sp: usize, ret_addr: usize) {
+    pub fn publish(self, (tag, thread): (u64, u64), sp: usize, ret_addr: usize, data: &RetData) {
         let slot = self.at.slot;
         slot.tag.store(tag, Ordering::Relaxed);
         slot.thread.store(thread, Ordering::Relaxed);
         slot.ret_addr.store(ret_addr, Ordering::Relaxed);
         slot.sp.store(sp, Ordering::Relaxed);
+        for (d, v) in slot.data.iter().zip(data) {
+            d.store(*v, Ordering::Relaxed);
+        }
         self.at.masks.ready.fetch_or(self.at.bit, Ordering::Release);
     }
 
-    /// `data` copied in, then `publish`, numbered so that `find` tells the
-    /// newest of several calls with one `sp` (tail calls).
-    pub fn fill(mut self, who: (u64, u64), sp: usize, ret_addr: usize, data: &RetData) {
-        *self.data() = *data;
+    /// `publish`, numbered so that `find` tells the newest of several
+    /// calls with one `sp` (tail calls).
+    pub fn fill(self, who: (u64, u64), sp: usize, ret_addr: usize, data: &RetData) {
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         self.at.slot.seq.store(seq, Ordering::Relaxed);
-        self.publish(who, sp, ret_addr);
+        self.publish(who, sp, ret_addr, data);
     }
 
     /// The entry handler cancelled: the slot is free again.
@@ -363,10 +348,8 @@ impl Found<'_> {
 
     /// What the entry handler left, for the return handler.
     #[inline(always)]
-    pub fn data(&self) -> &RetData {
-        // SAFETY: a ready slot (acquired in `find`) whose call is this
-        // return: only read until `release` (module doc).
-        unsafe { &*self.at.slot.data.get() }
+    pub fn data(&self) -> RetData {
+        core::array::from_fn(|k| self.at.slot.data[k].load(Ordering::Relaxed))
     }
 
     #[inline(always)]
@@ -434,7 +417,8 @@ mod tests {
     }
 
     /// A kernel return finds its call by slot index: only while the call
-    /// is in flight (published, not yet released), in any mask word.
+    /// is in flight (published, not yet released) with the same `sp`, in
+    /// any mask word.
     #[test]
     fn returning_finds_a_call_by_index_only_while_in_flight() {
         let p = CallPool::new(70);
@@ -442,13 +426,14 @@ mod tests {
         let last = claims.pop().unwrap();
         let i = last.index();
         assert_eq!(i, 65, "slots are claimed from the lowest");
-        assert!(p.returning(i).is_none(), "claimed, not published");
-        last.publish((0, 0), 0x100, 0xabc);
-        let found = p.returning(i).expect("in flight");
-        assert_eq!(found.ret_addr(), 0xabc);
+        assert!(p.returning(i, 0x100).is_none(), "claimed, not published");
+        last.publish((0, 0), 0x100, 0xabc, &[7, 0, 0, 0]);
+        assert!(p.returning(i, 0x200).is_none(), "another sp");
+        let found = p.returning(i, 0x100).expect("in flight");
+        assert_eq!((found.ret_addr(), found.data()[0]), (0xabc, 7));
         found.release();
-        assert!(p.returning(i).is_none(), "released");
-        assert!(p.returning(64).is_none() && p.returning(70).is_none());
+        assert!(p.returning(i, 0x100).is_none(), "released");
+        assert!(p.returning(64, 0).is_none() && p.returning(70, 0).is_none());
         assert_eq!(p.in_flight(), 65);
         claims.into_iter().for_each(Claim::cancel);
         assert_eq!(p.in_flight(), 0);

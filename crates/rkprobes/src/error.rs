@@ -35,6 +35,8 @@ pub enum Error {
     NotFunctionEntry { addr: usize },
     /// The probe table, slot area or instance pool is full.
     NoSpace,
+    /// A return probe's `maxactive` is 0 or above `max`.
+    BadMaxactive { requested: usize, max: usize },
     /// Called from a probe handler, where waiting for other harts to leave
     /// their probes could deadlock.
     InHandler,
@@ -63,6 +65,7 @@ impl Error {
         -match self {
             Error::NotInitialized => EBUSY,
             Error::Misaligned { .. } | Error::NotInstructionBoundary { .. } => EINVAL,
+            Error::BadMaxactive { .. } => EINVAL,
             Error::NotFunctionEntry { .. } | Error::NoFunction { .. } => EINVAL,
             Error::OutsideText { .. } => EFAULT,
             Error::Blacklisted { .. } => EPERM,
@@ -105,6 +108,9 @@ impl fmt::Display for Error {
             Error::UnknownSymbol => write!(f, "unknown symbol"),
             Error::NotFunctionEntry { addr } => write!(f, "{addr:#x} is not a function entry"),
             Error::NoSpace => write!(f, "out of probe table, slot or instance space"),
+            Error::BadMaxactive { requested, max } => {
+                write!(f, "maxactive {requested} is not in 1..={max}")
+            }
             Error::InHandler => write!(f, "not allowed from inside a probe handler"),
             Error::UnsupportedType => write!(f, "probe type not supported here"),
             Error::UnknownPath => write!(f, "no program at that path"),

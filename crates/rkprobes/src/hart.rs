@@ -167,6 +167,24 @@ mod tests {
         assert_eq!((h.is_inside(), epoch(&h)), (false, 2));
     }
 
+    /// Runs `synchronize(harts)` on another thread while `hold` runs here;
+    /// `hold` first waits a moment and sees whether it returned. Returns
+    /// whether it has returned once `hold` is done.
+    fn synchronize_while(harts: &[HartState], hold: impl FnOnce(&dyn Fn() -> bool)) -> bool {
+        let done = AtomicBool::new(false);
+        thread::scope(|s| {
+            s.spawn(|| {
+                synchronize(harts, thread::yield_now);
+                done.store(true, Ordering::SeqCst);
+            });
+            hold(&|| {
+                thread::sleep(Duration::from_millis(30));
+                done.load(Ordering::SeqCst)
+            });
+        });
+        done.load(Ordering::SeqCst)
+    }
+
     /// `synchronize` waits for a hart that was inside before it began,
     /// until it leaves or has left since (inside again: a later hit that
     /// cannot hold what the caller removed).
@@ -175,24 +193,30 @@ mod tests {
         for reenter in [false, true] {
             let harts: [HartState; 2] = Default::default();
             harts[1].enter();
-            let done = AtomicBool::new(false);
-            thread::scope(|s| {
-                s.spawn(|| {
-                    synchronize(&harts, thread::yield_now);
-                    done.store(true, Ordering::SeqCst);
-                });
-                thread::sleep(Duration::from_millis(50));
-                assert!(
-                    !done.load(Ordering::SeqCst),
-                    "returned while hart 1 is inside"
-                );
+            let done = synchronize_while(&harts, |returned| {
+                assert!(!returned(), "returned while hart 1 is inside");
                 harts[1].leave(false);
                 if reenter {
                     harts[1].enter();
                 }
             });
-            assert!(done.load(Ordering::SeqCst));
+            assert!(done);
             assert_eq!(harts[1].is_inside(), reenter);
         }
+    }
+
+    /// A nested leave does not end the grace period; the outermost does.
+    #[test]
+    fn nested_leave_does_not_end_the_grace_period() {
+        let harts: [HartState; 1] = Default::default();
+        assert!(!harts[0].enter());
+        assert!(harts[0].enter());
+        let done = synchronize_while(&harts, |returned| {
+            assert!(!returned(), "returned while the hart is inside");
+            harts[0].leave(true);
+            assert!(!returned(), "returned after a nested leave");
+            harts[0].leave(false);
+        });
+        assert!(done);
     }
 }

@@ -44,7 +44,7 @@ pub use hit::{
 };
 pub use os::{KprobeOs, Symbol};
 pub use point::{EntryAction, PreAction, ProbeType, RetData, SeedHandler};
-pub use retprobe::reclaim_stack;
+pub use retprobe::{reclaim_stack, MAX_ACTIVE};
 pub use seed::{kprobe_register, kprobe_unregister};
 /// The mutex of the seed API's handler type.
 pub use spin::Mutex;

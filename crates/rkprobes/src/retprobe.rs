@@ -47,15 +47,16 @@ impl RetState {
 /// runs the entry handler and, unless it cancels, diverts `ra`.
 #[link_section = ".text.rkprobes"]
 pub(crate) fn on_entry(probe: &Probe, ret: &RetState, tf: &mut TrapFrame) -> PreAction {
-    let Some(mut call) = ret.calls.claim() else {
+    let Some(call) = ret.calls.claim() else {
         probe.count_miss();
         return PreAction::Continue;
     };
     probe.count_hit();
+    let mut data = [0; 4];
     let (action, entry) = match &probe.pre {
         // The usual entry handler first, tested alone.
-        Some(Pre::Entry(f)) => (PreAction::Continue, f(tf, call.data())),
-        Some(pre) => pre.call(tf, call.data()),
+        Some(Pre::Entry(f)) => (PreAction::Continue, f(tf, &mut data)),
+        Some(pre) => pre.call(tf, &mut data),
         None => (PreAction::Continue, EntryAction::Continue),
     };
     if entry == EntryAction::Cancel {
@@ -63,7 +64,7 @@ pub(crate) fn on_entry(probe: &Probe, ret: &RetState, tf: &mut TrapFrame) -> Pre
         return action;
     }
     let back = trampoline::call_entry(ret.stub, call.index());
-    call.publish((0, 0), tf.sp(), tf.ra());
+    call.publish((0, 0), tf.sp(), tf.ra(), &data);
     tf.set_reg(TrapFrame::RA, back);
     action
 }
@@ -84,10 +85,13 @@ pub extern "C" fn rkprobes_ret_handler(tf: &mut TrapFrame) -> usize {
         .as_ref()
         .expect("a return stub always belongs to a SyncFunc probe");
     let index = trampoline::call_index(stub, tf.x[trampoline::LINK_REG]);
-    let Some(call) = ret.calls.returning(index) else {
-        // Cannot happen unless a call's slot was reclaimed while its frame
-        // was still live; there is no return address to go back to.
-        panic!("rkprobes: return into {stub:#x} for call slot {index} with no call in flight");
+    let Some(call) = ret.calls.returning(index, tf.sp()) else {
+        // Cannot happen unless the call's slot was reclaimed while its
+        // frame was still live; there is no return address to go back to.
+        panic!(
+            "rkprobes: return into {stub:#x} for call slot {index} (sp {:#x}) with no such call in flight",
+            tf.sp()
+        );
     };
     let ret_addr = call.ret_addr();
     tf.set_reg(TrapFrame::RA, ret_addr);
@@ -103,7 +107,7 @@ pub extern "C" fn rkprobes_ret_handler(tf: &mut TrapFrame) -> usize {
             if nested {
                 probe.count_miss();
             } else {
-                post.call(tf, call.data());
+                post.call(tf, &call.data());
             }
         }
         hart.leave(nested);
@@ -134,7 +138,11 @@ pub fn reclaim_stack(stack: Range<usize>) -> usize {
     n
 }
 
-/// Default pool size, as Linux: max(10, 2 * harts).
+/// Largest `maxactive`, as Linux's: each call slot costs 4 bytes of the
+/// probe's stub (and its entry's `jal` must reach the stub's start).
+pub const MAX_ACTIVE: usize = 4096;
+
+/// Default pool size, as Linux: max(10, 2 * harts), within `MAX_ACTIVE`.
 pub(crate) fn default_maxactive(kp: &Kprobes) -> usize {
-    (2 * kp.os.max_harts()).max(10)
+    (2 * kp.os.max_harts()).clamp(10, MAX_ACTIVE)
 }

@@ -107,3 +107,43 @@ fn hit_inside_a_handler_is_missed_but_executed() {
         p.unregister().unwrap();
     }
 }
+
+/// A nested hit's step that faults is left as nested: the outer hit is
+/// still inside afterwards (the registry refuses changes), and the hart is
+/// outside once the outer hit completes.
+#[test]
+fn fault_in_a_nested_step_keeps_the_outer_hit_inside() {
+    use crate::hit::{handle_breakpoint, kprobes_fault_handler};
+    let _g = shared();
+    let inner = os().func("nested_inner");
+    let add = inner.addr + off::ADD;
+    let ip = Kprobe::at(add).pre(|_| ()).register().unwrap();
+    let seen: Arc<Mutex<Vec<String>>> = Default::default();
+    let s = seen.clone();
+    let outer_addr = os().addr("nested_outer", off::ADDI);
+    let outer = Kprobe::at(outer_addr)
+        .pre(move |_| {
+            let mut tf = frame(add);
+            let mut s = s.lock().unwrap();
+            s.push(format!("bp {}", handle_breakpoint(&mut tf)));
+            s.push(format!(
+                "fault {:?}",
+                kprobes_fault_handler(&mut tf).map(|a| a == add)
+            ));
+            s.push(format!(
+                "inside {}",
+                crate::global::get().unwrap().hart().is_inside()
+            ));
+        })
+        .register()
+        .unwrap();
+    let mut tf = frame(outer_addr);
+    hit(&mut tf);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["bp true", "fault Some(true)", "inside true"]
+    );
+    assert!(!crate::global::get().unwrap().hart().is_inside());
+    outer.unregister().unwrap();
+    ip.unregister().unwrap();
+}

@@ -9,7 +9,7 @@ use super::harness::*;
 use crate::arch::current::decode::{decode, Action};
 use crate::arch::current::insn::Insn;
 use crate::arch::current::simulate::SimOp;
-use crate::arch::current::trampoline::{LINK_REG, STUB_REG};
+use crate::arch::current::trampoline::{ret_stub_size, LINK_REG, STUB_REG};
 use crate::retprobe::rkprobes_ret_handler;
 use crate::{unregister_id, Kprobe, KprobeOs, TrapFrame};
 use alloc::sync::Arc;
@@ -32,17 +32,22 @@ fn enter(entry: usize) -> TrapFrame {
     tf
 }
 
-/// The function returns `a0` to `ra` (a call's entry in a stub): plays the
-/// entry's `jal t0, stub` and the stub's `auipc t2`, then the trampoline.
-fn ret(ra: usize, a0: usize) -> (usize, TrapFrame) {
+/// The stub a call's entry at `ra` belongs to: where its `jal t0` leads.
+fn stub_of(ra: usize) -> usize {
     let insn = Insn::from_bytes(&os().bytes(ra, 4)).expect("an instruction at ra");
     let Action::Simulate(SimOp::Jal { rd, offset }) = decode(insn).action else {
         panic!("no jal at ra {ra:#x}");
     };
     assert_eq!(rd.index(), LINK_REG);
+    ra.wrapping_add(offset as usize)
+}
+
+/// The function returns `a0` to `ra` (a call's entry in a stub): plays the
+/// entry's `jal t0, stub` and the stub's `auipc t2`, then the trampoline.
+fn ret(ra: usize, a0: usize) -> (usize, TrapFrame) {
     let mut tf = frame(ra);
     tf.x[LINK_REG] = ra + 4;
-    tf.x[STUB_REG] = ra.wrapping_add(offset as usize);
+    tf.x[STUB_REG] = stub_of(ra);
     tf.x[SP] = STACK;
     tf.x[RA] = ra;
     tf.x[A0] = a0;
@@ -98,14 +103,20 @@ fn a_call_in_flight_outlives_unregister() {
         .register()
         .expect("register");
     let stub = enter(entry).x[RA];
-    let code = os().bytes(stub, 32);
+    // The whole stub: header (probe pointer) and every call's entry.
+    let whole = stub_of(stub)..stub_of(stub) + ret_stub_size(h.maxactive());
+    let code = os().bytes(whole.start, whole.len());
     unregister_id(h.id()).expect("unregister");
     assert_eq!((h.in_flight(), h.is_registered()), (1, false));
     // Another probe's registration may not take the stub meanwhile.
     let other = Kprobe::function(entry).register().expect("register again");
     let other_stub = enter(entry).x[RA];
     assert_ne!(other_stub, stub);
-    assert_eq!(os().bytes(stub, 32), code, "the zombie's stub was reused");
+    assert_eq!(
+        os().bytes(whole.start, whole.len()),
+        code,
+        "the zombie's stub was reused"
+    );
     let (to, _) = ret(other_stub, 0);
     assert_eq!(to, CALLER);
     let (to, _) = ret(stub, 0);
@@ -214,4 +225,79 @@ fn no_return_handler_runs_after_unregister_returned() {
     blocker.unregister().expect("unregister the blocker");
     assert_eq!(returned.load(Ordering::SeqCst), CALLER);
     assert_eq!(get(&late), 0, "a late return handler");
+}
+
+/// Calls in slots of the second mask word return through their own stub
+/// entries (index >= 64), and the whole 32 + 4 * maxactive stub is freed
+/// with the probe.
+#[test]
+fn calls_past_the_first_mask_word_and_stub_freed() {
+    let _g = exclusive();
+    let entry = os().addr("retprobe", 0);
+    let before = crate::memory_stats().slot_bytes;
+    let seen = Arc::new(std::sync::Mutex::new(std::vec::Vec::new()));
+    let s = seen.clone();
+    let h = Kprobe::function(entry)
+        .entry(|tf, d| d[0] = tf.x[A0])
+        .ret(move |_, d| s.lock().unwrap().push(d[0]))
+        .maxactive(70)
+        .register()
+        .expect("register");
+    let with = crate::memory_stats().slot_bytes;
+    assert!(
+        with - before >= (32 + 4 * 70usize).div_ceil(8) * 8,
+        "stub of 70 entries"
+    );
+    let mut ras = std::vec::Vec::new();
+    for i in 0..70 {
+        let mut tf = frame(entry);
+        tf.x[RA] = CALLER + 4 * i;
+        tf.x[SP] = STACK;
+        tf.x[A0] = i;
+        hit(&mut tf);
+        ras.push(tf.x[RA]);
+    }
+    assert_eq!(h.in_flight(), 70);
+    // One more misses.
+    let t = enter(entry);
+    assert_eq!((t.x[RA], h.missed()), (CALLER, 1));
+    for (i, ra) in ras.iter().enumerate().rev() {
+        let (to, _) = ret(*ra, 0);
+        assert_eq!(to, CALLER + 4 * i, "slot {i}");
+    }
+    assert_eq!(
+        *seen.lock().unwrap(),
+        (0..70).rev().collect::<std::vec::Vec<_>>()
+    );
+    h.unregister().expect("unregister");
+    assert_eq!(crate::memory_stats().slot_bytes, before);
+}
+
+/// `maxactive` out of 1..=MAX_ACTIVE is refused with its reason, and the
+/// text and slot area stay as they were.
+#[test]
+fn maxactive_out_of_range_is_refused() {
+    let _g = exclusive();
+    let entry = os().addr("retprobe", 0);
+    let before = os().snapshot();
+    let max = crate::MAX_ACTIVE;
+    for n in [0, max + 1, usize::MAX] {
+        let e = Kprobe::function(entry).maxactive(n).register().err();
+        assert_eq!(
+            e,
+            Some(crate::Error::BadMaxactive { requested: n, max }),
+            "maxactive {n}"
+        );
+    }
+    assert!(
+        os().snapshot() == before,
+        "a refused probe changed text or slots"
+    );
+    // Within the bound (the fake slot area has no room for `max`).
+    let h = Kprobe::function(entry)
+        .maxactive(300)
+        .register()
+        .expect("300");
+    assert_eq!(h.maxactive(), 300);
+    h.unregister().expect("unregister");
 }
