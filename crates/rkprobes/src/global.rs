@@ -47,10 +47,10 @@ pub(crate) struct Kprobes {
     /// armed, else null. The detour holds its cell's address, so a jump
     /// hit finds its point with two loads (no table lookup).
     pub detour_points: Box<[AtomicPtr<ProbePoint>]>,
-    /// Where detours enter the library: a stub next to them that jumps to
-    /// the common entry (which may lie out of `jal` reach). `None` on
-    /// hosts, where tests name an entry themselves.
-    pub detour_entry: Option<usize>,
+    /// Where detours enter the library when its entries are out of `jal`
+    /// reach: stubs next to them that jump on. `None` on hosts, where
+    /// tests name an entry themselves.
+    pub detour_entry: Option<detour::Entries>,
     /// Whether new probe points may be jump probes (`set_jump_probes`).
     pub jump_probes: AtomicBool,
     pub registry: Mutex<Registry>,
@@ -80,24 +80,28 @@ pub fn init(os: &'static dyn KprobeOs, config: Config) -> Result<()> {
     }
     KPROBES.call_once(|| {
         // The first slots are each hart's scratch slot (see `hit.rs`); then
-        // half of the rest holds detours (16-byte aligned, and nearest to
-        // the text, which their `jal`s must reach), followed by the stub
-        // they all enter the library through; the other half is shared
-        // slots (a breakpoint probe's step) and return probes' stubs.
+        // half of the rest holds detours (nearest to the text, which their
+        // `jal`s must reach), followed by the two stubs they enter the
+        // library through; the other half is shared slots (a breakpoint
+        // probe's step) and return probes' stubs.
         let first = (slots.start + os.max_harts() * SLOT_SIZE).next_multiple_of(16);
         let n_detours = match config.jump_probes {
             true => slots.end.saturating_sub(first) / 2 / DETOUR_SIZE,
             false => 0,
         };
         let detours = first..first + n_detours * DETOUR_SIZE;
-        let stub = detours.end;
-        let entry = detour::common_entry();
-        let detour_entry = (n_detours > 0 && entry != 0).then(|| {
-            os.write_text(stub, &detour::entry_stub_code(entry));
+        let stubs = detour::Entries {
+            pre: detours.end,
+            post: detours.end + ENTRY_STUB_SIZE,
+        };
+        let entries = detour::common_entries();
+        let detour_entry = (n_detours > 0 && entries.pre != 0).then(|| {
+            os.write_text(stubs.pre, &detour::entry_stub_code(entries.pre));
+            os.write_text(stubs.post, &detour::entry_stub_code(entries.post));
             os.sync_icache_all_harts();
-            stub
+            stubs
         });
-        let shared = stub + ENTRY_STUB_SIZE..slots.end;
+        let shared = stubs.post + ENTRY_STUB_SIZE..slots.end;
         Kprobes {
             os,
             detours,

@@ -107,6 +107,40 @@ pub(crate) extern "C" fn rkprobes_detour_hit(tf: &mut TrapFrame) {
     }
 }
 
+/// A jump probe's copy at `STEP_AT` (run because a post handler must see
+/// its result) came back through the post entry: runs the post handlers
+/// and resumes after the probe, without a trap. The hart has been inside
+/// since `step_slot` began the step.
+#[no_mangle]
+#[link_section = ".text.rkprobes"]
+pub(crate) extern "C" fn rkprobes_detour_post(tf: &mut TrapFrame) {
+    let detour = tf.pc() - detour::POST_RET_OFFSET;
+    let Some(kp) = global::get() else {
+        lost_detour(detour)
+    };
+    let hart = kp.hart();
+    let Some(step) = hart.take_step() else {
+        lost_step(detour)
+    };
+    // SAFETY: the point stays alive while this hart is inside, which it
+    // has been since `begin_step`.
+    let point = unsafe { &*step.point };
+    arch::restore_irqs(tf, step.irqs_were_on);
+    tf.set_pc(point.addr + point.prepared.len());
+    if point.has_post && !step.nested {
+        run_post(point, tf);
+    }
+    hart.leave(step.nested);
+}
+
+/// Only a step begun by `step_slot` runs a detour's `STEP_AT` copy.
+#[cold]
+#[inline(never)]
+#[link_section = ".text.rkprobes"]
+fn lost_step(detour: usize) -> ! {
+    panic!("rkprobes: a detour's stepped copy ran with no step in progress ({detour:#x})")
+}
+
 /// A jump hit from inside a handler: no handlers, the instruction runs.
 #[cold]
 #[inline(never)]

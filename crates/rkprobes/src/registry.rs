@@ -148,9 +148,9 @@ impl Registry {
         let i = self.detours_written;
         let info = kp.detour_info.get(i)?;
         let d = kp.detours.start + i * DETOUR_SIZE;
-        let entry = detour::entry_for(d, kp.detour_entry);
+        let entries = detour::entries_for(d, kp.detour_entry);
         let cell = kp.detour_cell(d)? as *const _ as usize;
-        let code = detour::code(prepared.insn, addr, d, entry, prepared.needs_slot(), cell)?;
+        let code = detour::code(prepared.insn, addr, d, entries, prepared.needs_slot(), cell)?;
         kp.os.write_text(d, &code);
         info.call_once(|| (addr, prepared));
         self.detour_of.insert(addr, d);

@@ -83,7 +83,8 @@ fn a_32_bit_instruction_gets_a_jal_to_its_detour() {
     let insn = Insn::from_parcels(ADDI_A0_ZERO_1 as u16, (ADDI_A0_ZERO_1 >> 16) as u16).unwrap();
     let kp = crate::global::get().unwrap();
     let cell = kp.detour_cell(d).unwrap() as *const _ as usize;
-    let code = detour::code(insn, addr, d, detour::common_entry(), true, cell).unwrap();
+    let entries = detour::common_entries();
+    let code = detour::code(insn, addr, d, entries, true, cell).unwrap();
     assert_eq!(os().bytes(d, DETOUR_SIZE), code);
     assert_eq!(memory_stats().slot_bytes, slot_bytes + DETOUR_SIZE);
 
@@ -116,6 +117,50 @@ fn a_32_bit_instruction_gets_a_jal_to_its_detour() {
     let h = Kprobe::at(addr).register().expect("register again");
     assert_eq!(detour_of(addr), d);
     assert_eq!(memory_stats().slot_bytes, slot_bytes);
+    h.unregister().expect("unregister");
+}
+
+/// With a post handler, the instruction runs in the detour's `STEP_AT` copy,
+/// which comes back into the library through the post entry (no trap): the
+/// post handler sees the result, the hart resumes after the probe with
+/// interrupts as they were, and leaves the hit path.
+#[test]
+fn a_post_handler_sees_the_result_without_a_trap() {
+    let _g = exclusive();
+    let _j = Jumps::on();
+    let addr = os().addr("jumps", off::ADDI_ZERO); // addi a0, zero, 1
+    type Seen = Vec<(&'static str, usize, usize)>; // (handler, pc, a0)
+    let seen: Arc<Mutex<Seen>> = Arc::default();
+    let (s1, s2) = (seen.clone(), seen.clone());
+    let h = Kprobe::at(addr)
+        .pre(move |tf| s1.lock().unwrap().push(("pre", tf.pc(), tf.x[10])))
+        .post(move |tf| s2.lock().unwrap().push(("post", tf.pc(), tf.x[10])))
+        .register()
+        .expect("register");
+    let d = detour_of(addr);
+    let kp = crate::global::get().unwrap();
+    for irqs in [SIE, 0] {
+        seen.lock().unwrap().clear();
+        let mut tf = detour_hit(d, irqs | SUM);
+        // To the copy, interrupts masked; the hart stays inside.
+        assert_eq!((tf.sepc, tf.sstatus), (d + detour::STEP_AT, SPP | SUM));
+        assert!(kp.hart().is_inside());
+        // The copy ran (a0 = 1) and its `jal` came back to the post entry,
+        // which saved the frame with interrupts still masked.
+        tf.x[10] = 1;
+        tf.sepc = d + detour::POST_RET_OFFSET;
+        tf.sstatus = SUM;
+        detour::frame_status(&mut tf.sstatus);
+        crate::hit::rkprobes_detour_post(&mut tf);
+        let spie = if irqs == SIE { SSTATUS_SPIE } else { 0 };
+        assert_eq!((tf.sepc, tf.sstatus), (addr + 4, SPP | spie | SUM));
+        assert!(!kp.hart().is_inside());
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [("pre", addr, 0), ("post", addr + 4, 1)]
+        );
+    }
+    assert_eq!((h.hits(), h.missed()), (2, 0));
     h.unregister().expect("unregister");
 }
 

@@ -7,40 +7,48 @@
 //! ```text
 //!  D + 0   addi sp, sp, -FRAME
 //!  D + 4   sd   ra, 8(sp)
-//!  D + 8   jal  ra, entry stub           ra = D + 12 names the detour
+//!  D + 8   jal  ra, entry                ra = D + 12 names the detour
 //!  D + 12  <insn>                           out of line, irqs were on
 //!  D + 16  csrsi sstatus, SIE
 //!  D + 20  jal  x0, addr + 4
 //!  D + 24  <insn>                           out of line, irqs were off
 //!  D + 28  jal  x0, addr + 4
-//!  D + 32  <insn>                           stepped through a trap (post
-//!  D + 36  ebreak                           handlers; the breakpoint path)
-//!  D + 40  .quad cell                       where its point is published
+//!  D + 32  <insn>                           out of line, post handlers
+//!  D + 36  addi sp, sp, -FRAME              follow (back into the library
+//!  D + 40  sd   ra, 8(sp)                   after the instruction, no
+//!  D + 44  jal  ra, post entry              trap): ra = D + 48
+//!  D + 48  .quad cell                       where its point is published
 //! ```
-//! The detour's `jal` goes straight to `rkprobes_detour_entry` when that is
-//! in reach, else to an entry stub next to the detours that jumps on to it
-//! (`entry_for`). The entry finishes the frame with interrupts masked and
-//! calls `rkprobes_detour_hit`, which sets the frame's pc: the next pc of a
-//! simulated instruction, or `D + 12` / `D + 24` (with interrupts masked by
-//! `sret`) for one executed out of line. The out-of-line copy runs with
-//! interrupts masked; only the final `jal` can be interrupted, and a
+//! Each `jal` into the library goes straight to its entry
+//! (`rkprobes_detour_entry`, `rkprobes_detour_post_entry`) when that is in
+//! reach, else to a stub next to the detours that jumps on to it
+//! (`entries_for`). An entry finishes the frame with interrupts masked and
+//! calls the library. `rkprobes_detour_hit` sets the frame's pc: the next
+//! pc of a simulated instruction, or `D + 12` / `D + 24` / `D + 32` (with
+//! interrupts masked by `sret`) for one executed out of line;
+//! `rkprobes_detour_post` runs the post handlers on the instruction's
+//! result and resumes after the probe. The out-of-line copies run with
+//! interrupts masked; only a final `jal` back can be interrupted, and a
 //! detour's bytes never change once written (it is reused only for the same
 //! address), so an interrupted hart always comes back to the same code.
 
-use super::insn::{code_bytes, Insn, EBREAK};
+use super::insn::{code_bytes, Insn};
 
 /// Bytes of one detour.
-pub const DETOUR_SIZE: usize = 48;
+pub const DETOUR_SIZE: usize = 56;
 /// Where a detour keeps the address of its point cell (the library's
 /// `AtomicPtr` holding the point armed for it, or null).
-pub const CELL_AT: usize = 40;
+pub const CELL_AT: usize = 48;
 /// `ra` after the detour's `jal` into the common entry.
 pub const RET_OFFSET: usize = 12;
+/// `ra` after the `jal` into the post entry, once the copy at `STEP_AT`
+/// has run.
+pub const POST_RET_OFFSET: usize = 48;
 /// Out-of-line copy entered when interrupts were enabled at the probe.
 pub const IRQS_ON_AT: usize = 12;
 /// Out-of-line copy entered when interrupts were disabled at the probe.
 pub const IRQS_OFF_AT: usize = 24;
-/// Copy followed by `ebreak`: the ordinary slot of the breakpoint path.
+/// Copy followed by the way back into the library, for post handlers.
 pub const STEP_AT: usize = 32;
 /// Bytes the common entry reserves below `sp`: one `TrapFrame`.
 pub const FRAME: usize = 272;
@@ -63,8 +71,17 @@ pub fn jal(rd: u32, at: usize, target: usize) -> Option<u32> {
     Some(imm | (rd & 31) << 7 | 0x6f)
 }
 
+/// Where a detour's two `jal`s enter the library.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entries {
+    /// Before the instruction (`rkprobes_detour_entry`).
+    pub pre: usize,
+    /// After the copy at `STEP_AT` (`rkprobes_detour_post_entry`).
+    pub post: usize,
+}
+
 /// The bytes of the detour at `detour` for the 32-bit `insn` at `addr`,
-/// entering the library at `entry`. `None` if a jump is out of reach (or
+/// entering the library at `entries`. `None` if a jump is out of reach (or
 /// the instruction is compressed: `jal` needs 4 bytes at `addr`).
 /// `out_of_line`: whether the copies of `insn` are ever run (a
 /// PC-relative instruction is simulated instead; its copies stay zero,
@@ -73,7 +90,7 @@ pub fn code(
     insn: Insn,
     addr: usize,
     detour: usize,
-    entry: usize,
+    entries: Entries,
     out_of_line: bool,
     cell: usize,
 ) -> Option<[u8; DETOUR_SIZE]> {
@@ -86,16 +103,19 @@ pub fn code(
     let words = [
         ADDI_SP_SP_MINUS_FRAME,
         SD_RA_8_SP,
-        jal(1, detour + 8, entry)?,
+        jal(1, detour + 8, entries.pre)?,
         copy,
         CSRSI_SSTATUS_SIE,
         jal(0, detour + 20, back)?,
         copy,
         jal(0, detour + 28, back)?,
         copy,
-        EBREAK,
+        ADDI_SP_SP_MINUS_FRAME,
+        SD_RA_8_SP,
+        jal(1, detour + 44, entries.post)?,
     ];
-    const _: () = assert!(CELL_AT == 10 * 4, "the cell follows the ten words");
+    const _: () = assert!(CELL_AT == 12 * 4, "the cell follows the twelve words");
+    const _: () = assert!(POST_RET_OFFSET == STEP_AT + 16);
     Some(code_bytes(&words, &[cell as u64]))
 }
 
@@ -119,20 +139,35 @@ pub fn jump_to(addr: usize, detour: usize) -> Option<Insn> {
     Insn::from_parcels(raw as u16, (raw >> 16) as u16)
 }
 
+/// The assembly of one entry from a detour into the library: `$entry`
+/// (saves `t0`), `$saved` (where a stub continues, `t0` saved) and the
+/// Rust function `$target(&mut TrapFrame)` it calls.
 #[cfg(target_arch = "riscv64")]
-core::arch::global_asm!(
-    r#"
+macro_rules! detour_entry_asm {
+    ($entry:literal, $saved:literal, $target:literal) => {
+        concat!(
+            r#"
     .pushsection .text.rkprobes.detour, "ax", @progbits
-    .globl rkprobes_detour_entry
-    .type rkprobes_detour_entry, @function
+    .globl "#,
+            $entry,
+            r#"
+    .type "#,
+            $entry,
+            r#", @function
     .p2align 2
-rkprobes_detour_entry:
-    /* sp is already lowered by FRAME and ra saved at 8(sp); ra = D + 12.
-       The entry stub saves t0 itself and continues at the next label (see
-       `entry_stub_code`). */
+"#,
+            $entry,
+            r#":
+    /* sp is already lowered by FRAME and ra saved at 8(sp); ra names the
+       detour. The entry stub saves t0 itself and continues at the next
+       label (see `entry_stub_code`). */
     sd      t0, 5*8(sp)
-    .globl rkprobes_detour_entry_saved
-rkprobes_detour_entry_saved:
+    .globl "#,
+            $saved,
+            r#"
+"#,
+            $saved,
+            r#":
     /* Mask interrupts; the frame's sstatus as a trap would leave it
        (`frame_status`): SPIE = SIE at the probe, SIE = 0, SPP = S. */
     sd      t1, 6*8(sp)
@@ -150,7 +185,9 @@ rkprobes_detour_entry_saved:
     sd      t0, 2*8(sp)
     sd      ra, 32*8(sp)
     mv      a0, sp
-    call    rkprobes_detour_hit
+    call    "#,
+            $target,
+            r#"
     ld      t0, 32*8(sp)
     csrw    sepc, t0
     ld      t0, 33*8(sp)
@@ -160,9 +197,29 @@ rkprobes_detour_entry_saved:
     .endr
     ld      sp, 2*8(sp)
     sret
-    .size rkprobes_detour_entry, . - rkprobes_detour_entry
+    .size "#,
+            $entry,
+            r#", . - "#,
+            $entry,
+            r#"
     .popsection
-"#,
+"#
+        )
+    };
+}
+
+#[cfg(target_arch = "riscv64")]
+core::arch::global_asm!(
+    detour_entry_asm!(
+        "rkprobes_detour_entry",
+        "rkprobes_detour_entry_saved",
+        "rkprobes_detour_hit"
+    ),
+    detour_entry_asm!(
+        "rkprobes_detour_post_entry",
+        "rkprobes_detour_post_entry_saved",
+        "rkprobes_detour_post"
+    ),
     frame = const FRAME,
 );
 
@@ -192,43 +249,57 @@ pub fn entry_stub_code(entry: usize) -> [u8; ENTRY_STUB_SIZE] {
     )
 }
 
-/// On hosts the entry is not built: host tests that play a jump probe's
-/// hit set an address in reach here (0: no jump probes).
+/// On hosts the entries are not built: host tests that play a jump
+/// probe's hit set an address in reach here (0: no jump probes).
 #[cfg(not(target_arch = "riscv64"))]
 pub static HOST_ENTRY: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
 
-/// Where the detour at `detour` enters the library: straight into the
-/// common entry when it is within `jal` reach (three instructions fewer
-/// per hit), else through `stub` (or, on hosts, the test's entry).
-pub fn entry_for(detour: usize, stub: Option<usize>) -> usize {
-    #[cfg(not(target_arch = "riscv64"))]
-    let _ = detour;
+/// Where the detour at `detour` enters the library: straight into each
+/// entry when it is within `jal` reach (three instructions fewer per
+/// hit), else through `stubs` (or, on hosts, the test's entry).
+pub fn entries_for(detour: usize, stubs: Option<Entries>) -> Entries {
+    let stubs = stubs.unwrap_or_else(common_entries);
     #[cfg(target_arch = "riscv64")]
     {
         extern "C" {
             fn rkprobes_detour_entry();
+            fn rkprobes_detour_post_entry();
         }
-        let direct = rkprobes_detour_entry as *const () as usize;
-        if jal(1, detour + 8, direct).is_some() {
-            return direct;
+        let pre = rkprobes_detour_entry as *const () as usize;
+        let post = rkprobes_detour_post_entry as *const () as usize;
+        Entries {
+            pre: jal(1, detour + 8, pre).map_or(stubs.pre, |_| pre),
+            post: jal(1, detour + 44, post).map_or(stubs.post, |_| post),
         }
     }
-    stub.unwrap_or_else(common_entry)
+    #[cfg(not(target_arch = "riscv64"))]
+    {
+        let _ = detour;
+        stubs
+    }
 }
 
-/// Address of the common detour entry, past its save of `t0` (where the
-/// entry stub continues).
-pub fn common_entry() -> usize {
+/// Addresses of the entries past their save of `t0` (where an entry stub
+/// continues).
+pub fn common_entries() -> Entries {
     #[cfg(target_arch = "riscv64")]
     {
         extern "C" {
             fn rkprobes_detour_entry_saved();
+            fn rkprobes_detour_post_entry_saved();
         }
-        rkprobes_detour_entry_saved as *const () as usize
+        Entries {
+            pre: rkprobes_detour_entry_saved as *const () as usize,
+            post: rkprobes_detour_post_entry_saved as *const () as usize,
+        }
     }
     #[cfg(not(target_arch = "riscv64"))]
     {
-        HOST_ENTRY.load(core::sync::atomic::Ordering::Relaxed)
+        let entry = HOST_ENTRY.load(core::sync::atomic::Ordering::Relaxed);
+        Entries {
+            pre: entry,
+            post: entry,
+        }
     }
 }
 
@@ -304,34 +375,44 @@ mod tests {
     #[test]
     fn detour_layout() {
         let add = 0x00b5_0533; // add a0, a0, a1
-        let (addr, d, entry) = (0x8020_1000, 0x8028_0000, 0x8020_0100);
+        let (addr, d) = (0x8020_1000, 0x8028_0000);
+        let entries = Entries {
+            pre: 0x8020_0100,
+            post: 0x8020_0200,
+        };
         let cell = 0x8040_0008;
-        let c = code(insn(add), addr, d, entry, true, cell).unwrap();
+        let c = code(insn(add), addr, d, entries, true, cell).unwrap();
         let w = |i: usize| u32::from_le_bytes(c[i..i + 4].try_into().unwrap());
-        assert_eq!(w(0), 0xef01_0113, "addi sp, sp, -272");
-        assert_eq!(w(4), 0x0011_3423, "sd ra, 8(sp)");
-        assert_eq!(jal_offset(w(8)), entry as i64 - (d as i64 + 8));
+        for at in [0, STEP_AT + 4] {
+            assert_eq!(w(at), 0xef01_0113, "addi sp, sp, -272 at {at}");
+            assert_eq!(w(at + 4), 0x0011_3423, "sd ra, 8(sp) at {at}");
+        }
+        assert_eq!(jal_offset(w(8)), entries.pre as i64 - (d as i64 + 8));
         assert_eq!(w(8) >> 7 & 31, 1, "links in ra");
+        assert_eq!(8 + 4, RET_OFFSET);
         assert_eq!([w(IRQS_ON_AT), w(IRQS_OFF_AT), w(STEP_AT)], [add; 3]);
         assert_eq!(w(16), 0x1001_6073, "csrsi sstatus, 2");
         assert_eq!(jal_offset(w(20)), (addr + 4) as i64 - (d as i64 + 20));
         assert_eq!(jal_offset(w(28)), (addr + 4) as i64 - (d as i64 + 28));
-        assert_eq!(w(36), EBREAK);
+        // After the stepped copy: back into the library, linking in ra.
+        assert_eq!(jal_offset(w(44)), entries.post as i64 - (d as i64 + 44));
+        assert_eq!(w(44) >> 7 & 31, 1, "links in ra");
+        assert_eq!(44 + 4, POST_RET_OFFSET);
         assert_eq!(c[CELL_AT..], (cell as u64).to_le_bytes());
         // Simulated instructions never run from the detour.
-        let c = code(insn(add), addr, d, entry, false, 0).unwrap();
+        let c = code(insn(add), addr, d, entries, false, 0).unwrap();
         assert_eq!(&c[12..16], &[0; 4]);
         // Compressed instructions and far detours get none.
         assert!(code(
             Insn::from_parcels(0x4505, 0).unwrap(),
             addr,
             d,
-            entry,
+            entries,
             true,
             0
         )
         .is_none());
-        assert!(code(insn(add), addr, addr + (1 << 20), entry, true, 0).is_none());
+        assert!(code(insn(add), addr, addr + (1 << 20), entries, true, 0).is_none());
     }
 
     #[test]
