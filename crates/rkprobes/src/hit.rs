@@ -48,7 +48,9 @@ pub fn handle_breakpoint(tf: &mut TrapFrame) -> bool {
 /// the frame with `sepc` = the detour's return address and `sstatus` as it
 /// was at the probe; what this leaves in the frame is restored by `sret`.
 /// Same steps as `handle_breakpoint`, but an instruction run out of line
-/// takes no second trap unless a post handler must see its result.
+/// takes no second trap: it runs in the detour, which jumps back after it
+/// or, when a post handler must see its result, enters the library again
+/// (`rkprobes_detour_post`).
 #[no_mangle]
 #[link_section = ".text.rkprobes"]
 pub(crate) extern "C" fn rkprobes_detour_hit(tf: &mut TrapFrame) {
