@@ -108,8 +108,7 @@ impl CallPool {
         self.slots.len()
     }
 
-    /// Claims a free slot for a call, its data zeroed; `None` when the
-    /// pool is full.
+    /// Claims a free slot for a call; `None` when the pool is full.
     #[inline(always)]
     pub fn claim(&self) -> Option<Claim<'_>> {
         for (w, masks) in self.masks.iter().enumerate() {
@@ -124,12 +123,17 @@ impl CallPool {
                     Ordering::Relaxed,
                 ) {
                     Ok(_) => {
-                        let Some(slot) = self.slots.get(w * 64 + i) else {
+                        let index = w * 64 + i;
+                        let Some(slot) = self.slots.get(index) else {
                             break; // never: the bits past the end stay set
                         };
                         return Some(Claim {
-                            at: At { slot, masks, bit },
-                            index: w * 64 + i,
+                            at: At {
+                                slot,
+                                masks,
+                                bit,
+                                index,
+                            },
                             next_seq: &self.next_seq,
                         });
                     }
@@ -170,14 +174,21 @@ impl CallPool {
             while bits != 0 {
                 let i = lowest(bits);
                 bits &= bits - 1;
-                let Some(slot) = self.slots.get(w * 64 + i) else {
+                let index = w * 64 + i;
+                let Some(slot) = self.slots.get(index) else {
                     break; // never: ready bits are claimed slots
                 };
                 if slot.sp.load(Ordering::Relaxed) == sp {
                     let seq = slot.seq.load(Ordering::Relaxed);
                     if best.as_ref().is_none_or(|&(_, s)| seq > s) {
                         let bit = 1 << i;
-                        best = Some((At { slot, masks, bit }, seq));
+                        let at = At {
+                            slot,
+                            masks,
+                            bit,
+                            index,
+                        };
+                        best = Some((at, seq));
                     }
                 }
             }
@@ -190,17 +201,20 @@ impl CallPool {
     /// call since).
     #[inline(always)]
     pub fn returning(&self, i: usize, sp: usize) -> Option<Found<'_>> {
-        let (slot, masks) = (self.slots.get(i)?, self.masks.get(i / 64)?);
-        let bit = 1 << (i % 64);
-        let ready = masks.ready.load(Ordering::Acquire) & bit != 0;
-        (ready && slot.sp.load(Ordering::Relaxed) == sp).then_some(Found {
-            at: At { slot, masks, bit },
-        })
+        let at = self.at(i)?;
+        let ready = at.masks.ready.load(Ordering::Acquire) & at.bit != 0;
+        (ready && at.slot.sp.load(Ordering::Relaxed) == sp).then_some(Found { at })
     }
 
-    /// Frees slot `i`.
-    fn release(&self, i: usize) {
-        self.masks[i / 64].release(1 << (i % 64));
+    /// Slot `i` and its bit, if the pool has one.
+    #[inline(always)]
+    fn at(&self, index: usize) -> Option<At<'_>> {
+        Some(At {
+            slot: self.slots.get(index)?,
+            masks: self.masks.get(index / 64)?,
+            bit: 1 << (index % 64),
+            index,
+        })
     }
 
     /// Takes the newest call entered with `sp`.
@@ -239,9 +253,9 @@ impl CallPool {
 
     fn release_where(&self, gone: impl Fn(&Slot) -> bool) -> usize {
         let mut n = 0;
-        for i in self.ready_slots() {
-            if gone(&self.slots[i]) {
-                self.release(i);
+        for at in self.ready_slots().filter_map(|i| self.at(i)) {
+            if gone(at.slot) {
+                at.masks.release(at.bit);
                 n += 1;
             }
         }
@@ -275,18 +289,18 @@ impl CallPool {
     }
 }
 
-/// Where a claimed or found call lives: its slot and its bit.
+/// Where a claimed or found call lives: its slot, its bit, its index.
 struct At<'a> {
     slot: &'a Slot,
     masks: &'a Masks,
     bit: u64,
+    index: usize,
 }
 
-/// A slot claimed for a call: its entry fills the data in place, then
-/// publishes the call or cancels it.
+/// A slot claimed for a call: its entry handler runs, then the call is
+/// published or the claim cancelled.
 pub(crate) struct Claim<'a> {
     at: At<'a>,
-    index: usize,
     next_seq: &'a AtomicU64,
 }
 
@@ -294,7 +308,7 @@ impl Claim<'_> {
     /// The slot's index (a kernel return probe's return address names it).
     #[inline(always)]
     pub fn index(&self) -> usize {
-        self.index
+        self.at.index
     }
 
     /// Puts the call in flight: a call of `thread` (`tag`: the owner's
@@ -337,8 +351,8 @@ pub(crate) struct Found<'a> {
 
 impl Found<'_> {
     #[cfg(test)]
-    pub fn index(&self, pool: &CallPool) -> usize {
-        index_of(pool, &self.at)
+    pub fn index(&self) -> usize {
+        self.at.index
     }
 
     #[inline(always)]
@@ -356,14 +370,6 @@ impl Found<'_> {
     pub fn release(self) {
         self.at.masks.release(self.at.bit);
     }
-}
-
-#[cfg(test)]
-fn index_of(pool: &CallPool, at: &At<'_>) -> usize {
-    pool.slots
-        .iter()
-        .position(|s| core::ptr::eq(s, at.slot))
-        .unwrap()
 }
 
 #[cfg(test)]
@@ -453,11 +459,7 @@ mod tests {
             let last = 0x1000 + n - 1;
             assert!(p.take(last).is_some());
             assert!(push(&p, 1, 99, 0, 0));
-            assert_eq!(
-                p.find(99).map(|f| f.index(&p)),
-                Some(n - 1),
-                "the freed slot"
-            );
+            assert_eq!(p.find(99).map(|f| f.index()), Some(n - 1), "the freed slot");
         }
     }
 

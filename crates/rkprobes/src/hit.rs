@@ -11,7 +11,7 @@
 use crate::arch::current::{self as arch, detour, simulate::Bound, Exec, Run, TrapFrame};
 use crate::global::{self, Kprobes};
 use crate::hart::{HartState, Step};
-use crate::point::{Fast, Pre, PreAction, ProbePoint};
+use crate::point::{Fast, OnePre, Pre, PreAction, ProbePoint};
 use core::sync::atomic::Ordering;
 
 /// Handles a breakpoint exception. Returns `true` if it was a probe's (the
@@ -80,11 +80,8 @@ pub(crate) extern "C" fn rkprobes_detour_hit(tf: &mut TrapFrame) {
     // The most common case on its own short path: one probe, one plain
     // pre handler, no post handler.
     if let Fast::OnePre(one) = &point.fast {
-        if one.probe().is_enabled() {
-            one.probe().count_hit();
-            if one.call(tf) == PreAction::Skip {
-                return skip(hart, point, tf);
-            }
+        if one_pre(one, tf) == PreAction::Skip {
+            return skip(hart, point, tf);
         }
         match &point.run {
             // Tested alone first: `beq`/`bne`, the most common kind.
@@ -189,11 +186,7 @@ fn lost_detour(detour: usize) -> ! {
 fn pre_handlers(point: &ProbePoint, tf: &mut TrapFrame) -> PreAction {
     // The most common case first, tested alone.
     if let Fast::OnePre(one) = &point.fast {
-        if !one.probe().is_enabled() {
-            return PreAction::Continue;
-        }
-        one.probe().count_hit();
-        return one.call(tf);
+        return one_pre(one, tf);
     }
     match &point.fast {
         Fast::OnePre(_) => unreachable!("returned above"),
@@ -215,6 +208,17 @@ fn pre_handlers(point: &ProbePoint, tf: &mut TrapFrame) -> PreAction {
         },
         Fast::Many => run_pre(point, tf),
     }
+}
+
+/// The one plain pre handler of a `Fast::OnePre` point, if its probe is
+/// enabled.
+#[inline(always)]
+fn one_pre(one: &OnePre, tf: &mut TrapFrame) -> PreAction {
+    if !one.probe().is_enabled() {
+        return PreAction::Continue;
+    }
+    one.probe().count_hit();
+    one.call(tf)
 }
 
 /// A seed handler (behind its lock) or an entry handler: kept out of line,
@@ -256,8 +260,9 @@ fn simulate(hart: &HartState, point: &ProbePoint, tf: &mut TrapFrame, sim: &Boun
 }
 
 /// Runs the instruction in the point's slot, which ends in a breakpoint
-/// (`finish_step`). The hart stays `inside` until then; the slot runs with
-/// interrupts masked.
+/// (`finish_step`) or, in a jump probe's detour, in a `jal` back into the
+/// library (`rkprobes_detour_post`). The hart stays `inside` until then;
+/// the slot runs with interrupts masked.
 #[inline(always)]
 fn step_slot(hart: &HartState, point: &ProbePoint, tf: &mut TrapFrame, nested: bool) {
     let irqs_were_on = arch::mask_irqs_on_return(tf);

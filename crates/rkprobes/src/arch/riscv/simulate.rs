@@ -181,27 +181,24 @@ impl Bound {
     /// reads need not trust the frame's x0 word. Both x0: always taken.
     fn equal(rs1: RegAt, rs2: RegAt, taken: usize, other: usize) -> Bound {
         let zero = RegAt::new(Reg::ZERO);
+        // Equality is symmetric: x0, if an operand, goes second.
+        let (rs1, rs2) = if rs1 == zero { (rs2, rs1) } else { (rs1, rs2) };
         match (rs1 == zero, rs2 == zero) {
-            (false, false) => Bound::Eq {
-                rs1,
-                rs2,
-                taken,
-                other,
+            (true, _) => Bound::Set {
+                rd: zero,
+                value: 0,
+                next: taken,
             },
             (false, true) => Bound::Zero {
                 rs: rs1,
                 taken,
                 other,
             },
-            (true, false) => Bound::Zero {
-                rs: rs2,
+            (false, false) => Bound::Eq {
+                rs1,
+                rs2,
                 taken,
                 other,
-            },
-            (true, true) => Bound::Set {
-                rd: zero,
-                value: 0,
-                next: taken,
             },
         }
     }
