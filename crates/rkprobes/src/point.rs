@@ -60,8 +60,7 @@ pub type RetData = [usize; 4];
 /// A seed-style handler: `Arc<Mutex<dyn FnMut(&mut TrapFrame) + Send>>`.
 pub type SeedHandler = Arc<Mutex<dyn FnMut(&mut TrapFrame) + Send>>;
 /// A lock-free handler of the idiomatic API.
-/// Shared, so a point can keep the one handler of its only probe at hand.
-pub type PreFn = Arc<dyn Fn(&mut TrapFrame) -> PreAction + Send + Sync>;
+pub type PreFn = Box<dyn Fn(&mut TrapFrame) -> PreAction + Send + Sync>;
 pub type PostFn = Box<dyn Fn(&mut TrapFrame) + Send + Sync>;
 pub type EntryFn = Box<dyn Fn(&mut TrapFrame, &mut RetData) -> EntryAction + Send + Sync>;
 pub type RetFn = Box<dyn Fn(&mut TrapFrame, &RetData) + Send + Sync>;
@@ -183,8 +182,8 @@ pub(crate) enum Fast {
 }
 
 /// A point's only probe and its plain pre handler, reached without going
-/// through their `Arc`s (a shorter call on every hit). The point's
-/// `probes` keeps both alive.
+/// through the probe's `Arc` and `Option<Pre>` (a shorter call on every
+/// hit). The point's `probes` keeps both alive.
 pub(crate) struct OnePre {
     probe: *const Probe,
     f: *const (dyn Fn(&mut TrapFrame) -> PreAction + Send + Sync),
@@ -222,7 +221,7 @@ impl ProbePoint {
             [one] => match &one.pre {
                 Some(Pre::Fn(f)) if one.post.is_none() => Fast::OnePre(OnePre {
                     probe: Arc::as_ptr(one),
-                    f: Arc::as_ptr(f),
+                    f: &**f,
                 }),
                 _ => Fast::One(one.clone()),
             },
@@ -272,7 +271,7 @@ macro_rules! handler_setters {
             mut self,
             f: impl Fn(&mut TrapFrame) -> R + Send + Sync + 'static,
         ) -> Self {
-            self.pre = Some(Pre::Fn(Arc::new(move |tf| f(tf).into())));
+            self.pre = Some(Pre::Fn(Box::new(move |tf| f(tf).into())));
             self
         }
 

@@ -23,7 +23,7 @@ const CALLER: usize = 0x8000_1234;
 const STACK: usize = 0x9000_0000;
 
 /// The function's entry hit with `ra` = `CALLER`, `sp` = `STACK`; returns
-/// the frame after it (its `ra` is the stub).
+/// the frame after it (its `ra` is the call's entry in the stub).
 fn enter(entry: usize) -> TrapFrame {
     let mut tf = frame(entry);
     tf.x[RA] = CALLER;
@@ -78,10 +78,13 @@ fn return_goes_back_to_the_caller_with_the_entry_data() {
         .register()
         .expect("register");
     let tf = enter(entry);
-    let stub = tf.x[RA];
-    assert!(os().slot_area().contains(&stub), "ra {stub:#x} is no stub");
+    let back = tf.x[RA];
+    assert!(
+        os().slot_area().contains(&back),
+        "ra {back:#x} is no call entry in a stub"
+    );
     assert_eq!(h.in_flight(), 1);
-    let (to, tf) = ret(stub, 7);
+    let (to, tf) = ret(back, 7);
     assert_eq!((to, tf.sepc, tf.x[RA]), (CALLER, CALLER, CALLER));
     assert_eq!((get(&seen), h.in_flight(), h.hits()), (1, 0, 1));
     h.unregister().expect("unregister");
@@ -102,24 +105,24 @@ fn a_call_in_flight_outlives_unregister() {
         })
         .register()
         .expect("register");
-    let stub = enter(entry).x[RA];
+    let back = enter(entry).x[RA];
     // The whole stub: header (probe pointer) and every call's entry.
-    let whole = stub_of(stub)..stub_of(stub) + ret_stub_size(h.maxactive());
+    let whole = stub_of(back)..stub_of(back) + ret_stub_size(h.maxactive());
     let code = os().bytes(whole.start, whole.len());
     unregister_id(h.id()).expect("unregister");
     assert_eq!((h.in_flight(), h.is_registered()), (1, false));
     // Another probe's registration may not take the stub meanwhile.
     let other = Kprobe::function(entry).register().expect("register again");
-    let other_stub = enter(entry).x[RA];
-    assert_ne!(other_stub, stub);
+    let other_back = enter(entry).x[RA];
+    assert_ne!(other_back, back);
     assert_eq!(
         os().bytes(whole.start, whole.len()),
         code,
         "the zombie's stub was reused"
     );
-    let (to, _) = ret(other_stub, 0);
+    let (to, _) = ret(other_back, 0);
     assert_eq!(to, CALLER);
-    let (to, _) = ret(stub, 0);
+    let (to, _) = ret(back, 0);
     assert_eq!((to, get(&seen), h.in_flight()), (CALLER, 0, 0));
     other.unregister().expect("unregister the other");
 }
@@ -131,7 +134,7 @@ fn reclaimed_last_call_frees_the_zombie_stub() {
     let _g = exclusive();
     let entry = os().addr("retprobe", 0);
     let h = Kprobe::function(entry).register().expect("register");
-    let stub = enter(entry).x[RA];
+    let back = enter(entry).x[RA];
     unregister_id(h.id()).expect("unregister");
     assert_eq!(h.in_flight(), 1);
     assert_eq!(crate::reclaim_stack(STACK + 0x100..STACK + 0x200), 0);
@@ -139,8 +142,8 @@ fn reclaimed_last_call_frees_the_zombie_stub() {
     assert_eq!(h.in_flight(), 0);
     // The zombie's stub is free again: the next return probe gets it.
     let other = Kprobe::function(entry).register().expect("register again");
-    assert_eq!(enter(entry).x[RA], stub);
-    let (to, _) = ret(stub, 0);
+    assert_eq!(enter(entry).x[RA], back);
+    let (to, _) = ret(back, 0);
     assert_eq!(to, CALLER);
     other.unregister().expect("unregister the other");
 }
@@ -185,13 +188,13 @@ fn no_return_handler_runs_after_unregister_returned() {
         })
         .register()
         .expect("register the blocking probe");
-    let stub = Arc::new(AtomicUsize::new(0));
+    let back = Arc::new(AtomicUsize::new(0));
     let go = Arc::new(AtomicBool::new(false));
     let returned = Arc::new(AtomicUsize::new(0));
     std::thread::scope(|s| {
         // The returning hart gets a lower index than the blocked one:
         // `synchronize` has looked at it before it waits for the other.
-        let (st, g, rd) = (stub.clone(), go.clone(), returned.clone());
+        let (st, g, rd) = (back.clone(), go.clone(), returned.clone());
         s.spawn(move || {
             os().hart_id();
             let tf = enter(entry);
@@ -200,7 +203,7 @@ fn no_return_handler_runs_after_unregister_returned() {
             let (to, _) = ret(tf.x[RA], 0);
             rd.store(to, Ordering::SeqCst);
         });
-        wait_for("the call's entry", || stub.load(Ordering::SeqCst) != 0);
+        wait_for("the call's entry", || back.load(Ordering::SeqCst) != 0);
         s.spawn(|| {
             let mut tf = frame(block_at);
             hit(&mut tf);
