@@ -34,6 +34,9 @@ impl Default for Config {
 
 pub(crate) struct Kprobes {
     pub os: &'static dyn KprobeOs,
+    /// `hart_of::<O>` for the OS's type: this hart's state in one call
+    /// (see `hart`).
+    hart_of: fn(&Kprobes) -> &HartState,
     pub table: Table,
     pub harts: Box<[HartState]>,
     pub slots: Range<usize>,
@@ -58,12 +61,12 @@ pub(crate) struct Kprobes {
 }
 
 static KPROBES: Once<Kprobes> = Once::new();
-/// `KPROBES` once initialized: one acquire load on the hit path.
+/// `KPROBES` once initialized: one load on the hit path.
 static READY: AtomicPtr<Kprobes> = AtomicPtr::new(core::ptr::null_mut());
 
 #[inline(always)]
 pub(crate) fn get() -> Option<&'static Kprobes> {
-    let p = READY.load(Ordering::Acquire);
+    let p: *mut Kprobes = crate::arch::current::order::load_published_static!(READY);
     // SAFETY: non-null only once it points into `KPROBES`, initialized
     // and never dropped (a static).
     (!p.is_null()).then(|| unsafe { &*p })
@@ -73,7 +76,7 @@ pub(crate) fn get() -> Option<&'static Kprobes> {
 /// before breakpoints can reach `kprobes_trap_handler`. Later calls are
 /// ignored. Fails with `NoSpace` if the slot area cannot hold one scratch
 /// slot per hart and some shared slots.
-pub fn init(os: &'static dyn KprobeOs, config: Config) -> Result<()> {
+pub fn init<O: KprobeOs>(os: &'static O, config: Config) -> Result<()> {
     let slots = os.slot_area();
     if slots.end.saturating_sub(slots.start) < (os.max_harts() + 16) * SLOT_SIZE {
         return Err(Error::NoSpace);
@@ -104,6 +107,7 @@ pub fn init(os: &'static dyn KprobeOs, config: Config) -> Result<()> {
         let shared = stubs.post + ENTRY_STUB_SIZE..slots.end;
         Kprobes {
             os,
+            hart_of: hart_of::<O>,
             detours,
             detour_entry,
             detour_info: (0..n_detours).map(|_| Once::new()).collect(),
@@ -124,10 +128,21 @@ pub fn init(os: &'static dyn KprobeOs, config: Config) -> Result<()> {
     Ok(())
 }
 
+/// `kp.harts[os.hart_id()]` with `O::hart_id` inlined: the hit path makes
+/// one call that needs none of its caller's registers kept across it
+/// (a `dyn` call would need `kp` again after it).
+#[link_section = ".text.rkprobes"]
+fn hart_of<O: KprobeOs>(kp: &Kprobes) -> &HartState {
+    // SAFETY: `kp.hart_of` is `hart_of::<O>` only when `init::<O>` made
+    // `kp.os` from an `&'static O`.
+    let os = unsafe { &*(kp.os as *const dyn KprobeOs).cast::<O>() };
+    &kp.harts[os.hart_id()]
+}
+
 impl Kprobes {
     #[inline(always)]
     pub fn hart(&self) -> &HartState {
-        &self.harts[self.os.hart_id()]
+        (self.hart_of)(self)
     }
 
     /// The registry, for changes. A probe handler must not wait for it: the

@@ -48,10 +48,10 @@ impl HartState {
     /// so nothing else on this hart can be inside meanwhile.
     #[inline(always)]
     pub fn enter(&self) -> bool {
-        let was = self.state.fetch_add(1, Ordering::Relaxed);
-        // Pairs with the fence in `synchronize`: either the remover sees us
-        // inside, or we see the table without the removed point.
-        fence(Ordering::SeqCst);
+        // The fence after the add pairs with the one in `synchronize`:
+        // either the remover sees us inside, or we see the table without
+        // the removed point.
+        let was = crate::arch::current::order::add_then_fence(&self.state, 1);
         was & DEPTH != 0
     }
 

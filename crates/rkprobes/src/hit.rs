@@ -66,10 +66,10 @@ pub(crate) extern "C" fn rkprobes_detour_hit(tf: &mut TrapFrame) {
     // Null: the probe was removed while this hart was on its way (the
     // address may even be probed anew, with another detour). It runs
     // what its own detour was built for.
-    let p = cell.load(Ordering::Acquire);
+    let p = arch::order::load_published(cell);
     if p.is_null() {
         hart.leave(nested);
-        return removed_jump_probe(kp, tf);
+        return removed_jump_probe(tf);
     }
     // SAFETY: a published point stays alive while this hart is inside.
     let point = unsafe { &*p };
@@ -159,8 +159,11 @@ fn nested_jump_hit(hart: &HartState, point: &ProbePoint, tf: &mut TrapFrame) {
 #[cold]
 #[inline(never)]
 #[link_section = ".text.rkprobes"]
-fn removed_jump_probe(kp: &Kprobes, tf: &mut TrapFrame) {
+fn removed_jump_probe(tf: &mut TrapFrame) {
     let detour = tf.pc() - detour::RET_OFFSET;
+    let Some(kp) = global::get() else {
+        lost_detour(detour)
+    };
     let Some((_, &(addr, prepared))) = kp.detour_at(detour) else {
         lost_detour(detour)
     };
@@ -241,8 +244,11 @@ fn count_nested(point: &ProbePoint) {
 }
 
 /// A pre handler asked to skip the instruction: resume where it set the
-/// pc, or after the instruction.
-#[inline(always)]
+/// pc, or after the instruction. Out of line, so the common path keeps no
+/// register for the probe's address across its handler.
+#[cold]
+#[inline(never)]
+#[link_section = ".text.rkprobes"]
 fn skip(hart: &HartState, point: &ProbePoint, tf: &mut TrapFrame) {
     if tf.pc() == point.addr {
         tf.set_pc(point.addr + point.prepared.len());

@@ -185,9 +185,13 @@ macro_rules! detour_entry_asm {
     sd      t0, 2*8(sp)
     sd      ra, 32*8(sp)
     mv      a0, sp
+    /* Relaxable: the linker makes it one `jal` when the target is near. */
+    .option push
+    .option relax
     call    "#,
             $target,
             r#"
+    .option pop
     ld      t0, 32*8(sp)
     csrw    sepc, t0
     ld      t0, 33*8(sp)

@@ -4,6 +4,7 @@ pub mod decode;
 pub mod detour;
 pub mod frame;
 pub mod insn;
+pub mod order;
 pub mod prepare;
 pub mod simulate;
 pub mod slot;

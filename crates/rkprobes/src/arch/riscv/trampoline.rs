@@ -102,7 +102,11 @@ rkprobes_ret_trampoline:
     csrrci  t1, sstatus, 2
     sd      t1, 33*8(sp)
     mv      a0, sp
+    /* Relaxable: the linker makes it one `jal` when the target is near. */
+    .option push
+    .option relax
     call    rkprobes_ret_handler
+    .option pop
     mv      t0, a0
     ld      t1, 33*8(sp)
     andi    t1, t1, 2
