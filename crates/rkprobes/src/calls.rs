@@ -116,29 +116,26 @@ impl CallPool {
             while cur != u64::MAX {
                 let i = lowest(!cur);
                 let bit = 1 << i;
-                match masks.taken.compare_exchange_weak(
-                    cur,
-                    cur | bit,
-                    Ordering::Acquire,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => {
-                        let index = w * 64 + i;
-                        let Some(slot) = self.slots.get(index) else {
-                            break; // never: the bits past the end stay set
-                        };
-                        return Some(Claim {
-                            at: At {
-                                slot,
-                                masks,
-                                bit,
-                                index,
-                            },
-                            next_seq: &self.next_seq,
-                        });
-                    }
-                    Err(now) => cur = now,
+                // One `amoor`: setting a bit another hart set first
+                // changes nothing, and then the next free one is tried.
+                let was = masks.taken.fetch_or(bit, Ordering::Acquire);
+                if was & bit != 0 {
+                    cur = was | bit;
+                    continue;
                 }
+                let index = w * 64 + i;
+                let Some(slot) = self.slots.get(index) else {
+                    break; // never: the bits past the end stay set
+                };
+                return Some(Claim {
+                    at: At {
+                        slot,
+                        masks,
+                        bit,
+                        index,
+                    },
+                    next_seq: &self.next_seq,
+                });
             }
         }
         None

@@ -12,7 +12,7 @@
 use crate::arch::current::{trampoline, TrapFrame};
 use crate::calls::CallPool;
 use crate::global::{self, Kprobes};
-use crate::point::{EntryAction, Pre, PreAction, Probe};
+use crate::point::{EntryAction, Pre, PreAction, Probe, RetData};
 use core::ops::Range;
 use core::sync::atomic::Ordering;
 
@@ -56,7 +56,7 @@ pub(crate) fn on_entry(probe: &Probe, ret: &RetState, tf: &mut TrapFrame) -> Pre
     let (action, entry) = match &probe.pre {
         // The usual entry handler first, tested alone.
         Some(Pre::Entry(f)) => (PreAction::Continue, f(tf, &mut data)),
-        Some(pre) => pre.call(tf, &mut data),
+        Some(pre) => call_other_pre(pre, tf, &mut data),
         None => (PreAction::Continue, EntryAction::Continue),
     };
     if entry == EntryAction::Cancel {
@@ -67,6 +67,14 @@ pub(crate) fn on_entry(probe: &Probe, ret: &RetState, tf: &mut TrapFrame) -> Pre
     call.publish((0, 0), tf.sp(), tf.ra(), &data);
     tf.set_reg(TrapFrame::RA, back);
     action
+}
+
+/// A seed handler (behind its lock) or a plain one on a return probe: out
+/// of line, so the usual entry handler's path keeps fewer registers.
+#[inline(never)]
+#[link_section = ".text.rkprobes"]
+fn call_other_pre(pre: &Pre, tf: &mut TrapFrame, data: &mut RetData) -> (PreAction, EntryAction) {
+    pre.call(tf, data)
 }
 
 /// Called by the trampoline with the registers at the function's return
@@ -99,11 +107,12 @@ pub extern "C" fn rkprobes_ret_handler(tf: &mut TrapFrame) -> usize {
     if let (Some(post), Some(kp)) = (&probe.post, global::get()) {
         // Inside the hit path while the handler runs: a probe it hits is
         // nested, and the registry refuses changes from it. `registered`
-        // is read once inside: `remove_many` clears it before its grace
-        // period, so no handler runs after `unregister` returned.
+        // is read once inside, after the fence in `enter`: `remove_many`
+        // clears it before its grace period, so no handler runs after
+        // `unregister` returned (nothing else hangs on this load: relaxed).
         let hart = kp.hart();
         let nested = hart.enter();
-        if probe.registered.load(Ordering::Acquire) && probe.is_enabled() {
+        if probe.registered.load(Ordering::Relaxed) && probe.is_enabled() {
             if nested {
                 probe.count_miss();
             } else {

@@ -22,7 +22,9 @@ type InnerHit = Result<(Path, usize, usize), String>;
 
 #[test]
 fn hit_inside_a_handler_is_missed_but_executed() {
-    let _g = shared();
+    // Exclusive: the other test here probes the same two functions, and
+    // its hits would run this test's outer handler too.
+    let _g = exclusive();
     let inner = os().func("nested_inner");
     let (add, jal) = (inner.addr + off::ADD, inner.addr + off::JAL);
     let inner_runs = counter();
@@ -114,7 +116,7 @@ fn hit_inside_a_handler_is_missed_but_executed() {
 #[test]
 fn fault_in_a_nested_step_keeps_the_outer_hit_inside() {
     use crate::hit::{handle_breakpoint, kprobes_fault_handler};
-    let _g = shared();
+    let _g = exclusive();
     let inner = os().func("nested_inner");
     let add = inner.addr + off::ADD;
     let ip = Kprobe::at(add).pre(|_| ()).register().unwrap();
