@@ -337,7 +337,10 @@ fn info(kp: &Kprobes, p: &Probe) -> ProbeInfo {
         maxactive: p.ret.as_ref().map(|r| r.maxactive()),
         in_flight: p.ret.as_ref().map_or(0, |r| r.in_flight()),
         // The caller holds the registry, so the point cannot go away.
-        jump: kp.table.lookup(p.addr).is_some_and(|pt| pt.detour != 0),
+        jump: kp
+            .table
+            .lookup(p.addr)
+            .is_some_and(|pt| pt.jump().is_some()),
     }
 }
 

@@ -39,6 +39,12 @@ pub fn handle_breakpoint(tf: &mut TrapFrame) -> bool {
     }
     match &point.run {
         Run::Simulate(sim) => simulate(hart, point, tf, sim, nested),
+        // A compressed instruction's copy in its detour jumps back by
+        // itself: no second trap unless a post handler must see it.
+        Run::OutOfLine if point.detour != 0 && (nested || !point.has_post) => {
+            detour::out_of_line(point.detour, &mut tf.sepc, &mut tf.sstatus);
+            hart.leave(nested);
+        }
         Run::OutOfLine => step_slot(hart, point, tf, nested),
     }
     true

@@ -241,9 +241,10 @@ impl ProbePoint {
     }
 
     /// The `jal` to its detour that a jump probe puts at `addr`; `None`
-    /// for a breakpoint probe.
+    /// for a breakpoint probe (a compressed instruction's detour holds
+    /// only its copies).
     pub fn jump(&self) -> Option<crate::arch::current::insn::Insn> {
-        (self.detour != 0)
+        (self.detour != 0 && !self.prepared.insn.is_compressed())
             .then(|| crate::arch::current::detour::jump_to(self.addr, self.detour))
             .flatten()
     }

@@ -130,11 +130,15 @@ impl Registry {
         kp.detour_info.len() - self.detours_written
     }
 
-    /// The detour for a jump probe at `addr`, written (and its info set)
-    /// if it is new. `None`: a breakpoint probe (jump probes off, the
-    /// instruction too short or out of reach, the detour area full).
+    /// The detour for a jump probe at `addr`, or for the copies of a
+    /// compressed instruction run out of line (see `detour::code`), written
+    /// (and its info set) if it is new. `None`: a breakpoint probe that
+    /// steps through a slot or simulates (jump probes off, a compressed
+    /// instruction that is simulated, out of reach, the detour area full).
     fn detour_for(&mut self, kp: &Kprobes, addr: usize, prepared: Prepared) -> Option<usize> {
-        if !kp.jump_probes.load(Ordering::Relaxed) {
+        if !kp.jump_probes.load(Ordering::Relaxed)
+            || (prepared.insn.is_compressed() && !prepared.needs_slot())
+        {
             return None;
         }
         // Re-used only for the same instruction: the text at `addr` may

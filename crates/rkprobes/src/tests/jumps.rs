@@ -290,3 +290,78 @@ fn jal_at_2_mod_4_goes_through_c_ebreak_and_compressed_keeps_a_breakpoint() {
     assert_eq!(os().bytes(c_li, 2), [0x02, 0x90], "c.ebreak");
     h.unregister().expect("unregister");
 }
+
+/// A compressed instruction run out of line keeps its breakpoint, but its
+/// copy lives in a detour and jumps back by itself: one trap per hit, the
+/// hart outside once the trap returns. A post handler still sees the
+/// result without a second trap (the copy at `STEP_AT`).
+#[test]
+fn a_compressed_instruction_runs_its_copy_in_a_detour_without_a_second_trap() {
+    use crate::handle_breakpoint;
+    let _g = exclusive();
+    let _j = Jumps::on();
+    let addr = os().addr("jumps", off::C_LI); // c.li a0, 1
+    let pres = Arc::new(AtomicUsize::new(0));
+    let p = pres.clone();
+    let h = Kprobe::at(addr)
+        .pre(move |_| {
+            p.fetch_add(1, Ordering::Relaxed);
+        })
+        .register()
+        .expect("register");
+    assert_eq!(os().bytes(addr, 2), [0x02, 0x90], "c.ebreak stays");
+    let kp = crate::global::get().unwrap();
+    let mut d = 0;
+    for (irqs, at) in [(SSTATUS_SPIE, IRQS_ON_AT), (0, IRQS_OFF_AT)] {
+        let mut tf = TrapFrame {
+            sepc: addr,
+            sstatus: irqs | SPP | SUM,
+            ..TrapFrame::default()
+        };
+        assert!(handle_breakpoint(&mut tf));
+        d = tf.sepc - at;
+        assert!(kp.detours.contains(&d) && (d - kp.detours.start).is_multiple_of(DETOUR_SIZE));
+        // The copy (padded with `c.nop`) runs with interrupts masked...
+        assert_eq!(tf.sstatus, SPP | SUM);
+        assert_eq!(os().bytes(tf.sepc, 4), [0x05, 0x45, 0x01, 0x00]);
+        // ... and jumps back after the probe (turning them on first if
+        // they were on).
+        let back = if at == IRQS_ON_AT { at + 8 } else { at + 4 };
+        let jal = word(d + back);
+        assert_eq!(jal & 0xfff, 0x06f, "jal x0 at {back}");
+        let j = Insn::from_parcels(jal as u16, (jal >> 16) as u16).unwrap();
+        let Action::Simulate(SimOp::Jal { offset, .. }) = decode(j).action else {
+            panic!("{jal:#x} is not a jal");
+        };
+        assert_eq!((d + back).wrapping_add(offset as usize), addr + 2);
+        assert!(!kp.hart().is_inside(), "no second trap to wait for");
+    }
+    assert_eq!((pres.load(Ordering::Relaxed), h.hits()), (2, 2));
+
+    // With a post handler the hit steps the copy at `STEP_AT`, which
+    // comes back through the post entry.
+    let seen = Arc::new(AtomicUsize::new(0));
+    let s = seen.clone();
+    let post = Kprobe::at(addr)
+        .post(move |tf| s.store(tf.pc(), Ordering::Relaxed))
+        .register()
+        .expect("register");
+    let mut tf = TrapFrame {
+        sepc: addr,
+        sstatus: SSTATUS_SPIE | SPP,
+        ..TrapFrame::default()
+    };
+    assert!(handle_breakpoint(&mut tf));
+    assert_eq!(tf.sepc, d + detour::STEP_AT);
+    assert!(kp.hart().is_inside());
+    tf.sepc = d + detour::POST_RET_OFFSET;
+    tf.sstatus = 0;
+    detour::frame_status(&mut tf.sstatus);
+    crate::hit::rkprobes_detour_post(&mut tf);
+    assert_eq!(tf.sepc, addr + 2);
+    assert_eq!(seen.load(Ordering::Relaxed), addr + 2);
+    assert!(!kp.hart().is_inside());
+    post.unregister().expect("unregister");
+    h.unregister().expect("unregister");
+    assert_eq!(os().bytes(addr, 2), 0x4505u16.to_le_bytes());
+}

@@ -3,6 +3,11 @@
 //! `TrapFrame` on the stack, calls the library, and leaves with `sret`
 //! (which restores the interrupt state and jumps in one instruction).
 //!
+//! A compressed instruction has no room for the `jal`: it keeps its
+//! breakpoint, but when it runs out of line it gets a detour too, for the
+//! copies alone (padded with `c.nop`), so the trap returns straight into a
+//! copy that jumps back (`hit::handle_breakpoint`): one trap per hit.
+//!
 //! One detour per probed address, in the slot area (`jal` reaches ±1 MiB):
 //! ```text
 //!  D + 0   addi sp, sp, -FRAME
@@ -80,12 +85,15 @@ pub struct Entries {
     pub post: usize,
 }
 
-/// The bytes of the detour at `detour` for the 32-bit `insn` at `addr`,
-/// entering the library at `entries`. `None` if a jump is out of reach (or
-/// the instruction is compressed: `jal` needs 4 bytes at `addr`).
-/// `out_of_line`: whether the copies of `insn` are ever run (a
-/// PC-relative instruction is simulated instead; its copies stay zero,
-/// an illegal instruction). `cell`: the address of the detour's point cell.
+/// The bytes of the detour at `detour` for `insn` at `addr`, entering the
+/// library at `entries`. `None` if a jump is out of reach. `out_of_line`:
+/// whether the copies of `insn` are ever run (a PC-relative instruction is
+/// simulated instead; its copies stay zero, an illegal instruction).
+/// `cell`: the address of the detour's point cell.
+///
+/// A compressed instruction has no room for the `jal` at `addr`: it keeps
+/// a breakpoint, and its detour serves only for the copies (each padded
+/// with `c.nop`), which jump back without a second trap.
 pub fn code(
     insn: Insn,
     addr: usize,
@@ -94,12 +102,14 @@ pub fn code(
     out_of_line: bool,
     cell: usize,
 ) -> Option<[u8; DETOUR_SIZE]> {
-    if insn.is_compressed() {
-        return None;
-    }
+    const C_NOP: u32 = 0x0001;
     jal(0, addr, detour)?;
-    let back = addr + 4;
-    let copy = if out_of_line { insn.raw() } else { 0 };
+    let back = addr + insn.len();
+    let copy = match (out_of_line, insn.is_compressed()) {
+        (false, _) => 0,
+        (true, false) => insn.raw(),
+        (true, true) => insn.raw() & 0xffff | C_NOP << 16,
+    };
     let words = [
         ADDI_SP_SP_MINUS_FRAME,
         SD_RA_8_SP,
@@ -406,16 +416,18 @@ mod tests {
         // Simulated instructions never run from the detour.
         let c = code(insn(add), addr, d, entries, false, 0).unwrap();
         assert_eq!(&c[12..16], &[0; 4]);
-        // Compressed instructions and far detours get none.
-        assert!(code(
-            Insn::from_parcels(0x4505, 0).unwrap(),
-            addr,
-            d,
-            entries,
-            true,
-            0
-        )
-        .is_none());
+        // A compressed instruction's copies are padded with `c.nop` and
+        // jump back 2 bytes on.
+        let c_li = Insn::from_parcels(0x4505, 0).unwrap(); // c.li a0, 1
+        let c = code(c_li, addr, d, entries, true, cell).unwrap();
+        let w = |i: usize| u32::from_le_bytes(c[i..i + 4].try_into().unwrap());
+        assert_eq!(
+            [w(IRQS_ON_AT), w(IRQS_OFF_AT), w(STEP_AT)],
+            [0x0001_4505; 3]
+        );
+        assert_eq!(jal_offset(w(20)), (addr + 2) as i64 - (d as i64 + 20));
+        assert_eq!(jal_offset(w(28)), (addr + 2) as i64 - (d as i64 + 28));
+        // Far detours get none.
         assert!(code(insn(add), addr, addr + (1 << 20), entries, true, 0).is_none());
     }
 
