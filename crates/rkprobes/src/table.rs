@@ -2,8 +2,9 @@
 //!
 //! Open addressing over a fixed array of atomic pointers, sized at `init`.
 //! Writers (registration, under the registry lock) publish a fully built
-//! point with one release store; readers load with acquire. Removed entries
-//! become tombstones so lookups keep probing past them.
+//! point with one release store; readers load it as published pointers
+//! (`arch::order::load_published`). Removed entries become tombstones so
+//! lookups keep probing past them.
 
 use crate::point::ProbePoint;
 use alloc::boxed::Box;
@@ -17,12 +18,6 @@ pub(crate) struct Table {
 /// Marks a removed entry. Never dereferenced.
 fn tombstone() -> *mut ProbePoint {
     core::ptr::dangling_mut()
-}
-
-#[inline(always)]
-fn hash(addr: usize) -> usize {
-    // Fibonacci hashing; instructions are 2-byte aligned.
-    ((addr >> 1) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) as usize
 }
 
 impl Table {
@@ -46,7 +41,11 @@ impl Table {
     /// Index of the first bucket to probe for `addr`.
     #[inline(always)]
     fn start(&self, addr: usize) -> usize {
-        (hash(addr) >> 32) & self.mask
+        // The address itself (instructions are 2-byte aligned): probed
+        // addresses are spread over the text or packed in a few runs, and
+        // linear probing handles both, where a multiplicative hash would
+        // cost the hit path a constant load and a multiply.
+        (addr >> 1) & self.mask
     }
 
     /// The point at `addr`. The caller must be `inside` the hit path (or
@@ -55,7 +54,7 @@ impl Table {
     pub fn lookup(&self, addr: usize) -> Option<&ProbePoint> {
         let mut i = self.start(addr);
         for _ in 0..=self.mask {
-            let p = self.buckets[i].load(Ordering::Acquire);
+            let p = crate::arch::current::order::load_published(&self.buckets[i]);
             if p.is_null() {
                 return None;
             }
