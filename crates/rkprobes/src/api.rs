@@ -71,6 +71,16 @@ impl Kprobe {
         self
     }
 
+    /// Places the probe; its handlers may run on any hart from here on.
+    ///
+    /// What a handler sees: the hit path reads the probe the way Linux's
+    /// kprobes do (`rcu_dereference`: a load ordered only for what is
+    /// reached through it, see `arch/riscv/order.rs`), so everything a
+    /// handler reaches through its closure (captures, and what they point
+    /// to, such as an `Arc`'s contents) is seen as it was at `register`.
+    /// Other state written just before `register` (a `static`, say) is
+    /// not guaranteed to be seen yet on a weakly ordered hart: hand it to
+    /// the handler through its closure.
     pub fn register(self) -> Result<ProbeHandle> {
         register_many(alloc::vec![self])
             .pop()
@@ -250,7 +260,11 @@ impl ProbeHandle {
     pub fn is_registered(&self) -> bool {
         self.0.registered.load(Ordering::Acquire)
     }
-    /// Removes the probe; returns once no hart can be in it any more.
+    /// Removes the probe; returns once no hart can be in its handlers or
+    /// its slot any more. A hart that has left the hit path may still be
+    /// on its way through the instruction's copy in a detour, which is
+    /// never rewritten or freed and jumps back into the probed code: text
+    /// that is unloaded must not have been probed through a detour.
     pub fn unregister(self) -> Result<()> {
         unregister_id(self.0.id)
     }

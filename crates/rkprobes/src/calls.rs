@@ -308,15 +308,14 @@ impl Claim<'_> {
         self.at.index
     }
 
-    /// Puts the call in flight: a call of `thread` (`tag`: the owner's
-    /// word) entered with `sp`, returning to `ret_addr`, with the entry
-    /// handler's `data`. Its return finds it by index (`returning`);
-    /// `fill` for calls found by `sp`.
+    /// Puts the call in flight: entered with `sp`, returning to
+    /// `ret_addr`, with the entry handler's `data`. Its return finds it by
+    /// index (`returning`). For a pool whose calls carry no tag or thread
+    /// (the kernel's: both stay 0 from `new`); `fill` for calls with them,
+    /// found by `sp`.
     #[inline(always)]
-    pub fn publish(self, (tag, thread): (u64, u64), sp: usize, ret_addr: usize, data: &RetData) {
+    pub fn publish(self, sp: usize, ret_addr: usize, data: &RetData) {
         let slot = self.at.slot;
-        slot.tag.store(tag, Ordering::Relaxed);
-        slot.thread.store(thread, Ordering::Relaxed);
         slot.ret_addr.store(ret_addr, Ordering::Relaxed);
         slot.sp.store(sp, Ordering::Relaxed);
         for (d, v) in slot.data.iter().zip(data) {
@@ -325,12 +324,16 @@ impl Claim<'_> {
         self.at.masks.ready.fetch_or(self.at.bit, Ordering::Release);
     }
 
-    /// `publish`, numbered so that `find` tells the newest of several
-    /// calls with one `sp` (tail calls).
-    pub fn fill(self, who: (u64, u64), sp: usize, ret_addr: usize, data: &RetData) {
+    /// `publish` for a call of `thread` (`tag`: the owner's word),
+    /// numbered so that `find` tells the newest of several calls with one
+    /// `sp` (tail calls).
+    pub fn fill(self, (tag, thread): (u64, u64), sp: usize, ret_addr: usize, data: &RetData) {
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-        self.at.slot.seq.store(seq, Ordering::Relaxed);
-        self.publish(who, sp, ret_addr, data);
+        let slot = self.at.slot;
+        slot.seq.store(seq, Ordering::Relaxed);
+        slot.tag.store(tag, Ordering::Relaxed);
+        slot.thread.store(thread, Ordering::Relaxed);
+        self.publish(sp, ret_addr, data);
     }
 
     /// The entry handler cancelled: the slot is free again.
@@ -430,7 +433,7 @@ mod tests {
         let i = last.index();
         assert_eq!(i, 65, "slots are claimed from the lowest");
         assert!(p.returning(i, 0x100).is_none(), "claimed, not published");
-        last.publish((0, 0), 0x100, 0xabc, &[7, 0, 0, 0]);
+        last.publish(0x100, 0xabc, &[7, 0, 0, 0]);
         assert!(p.returning(i, 0x200).is_none(), "another sp");
         let found = p.returning(i, 0x100).expect("in flight");
         assert_eq!((found.ret_addr(), found.data()[0]), (0xabc, 7));

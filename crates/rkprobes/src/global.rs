@@ -77,6 +77,20 @@ pub(crate) fn get() -> Option<&'static Kprobes> {
 /// ignored. Fails with `NoSpace` if the slot area cannot hold one scratch
 /// slot per hart and some shared slots.
 pub fn init<O: KprobeOs>(os: &'static O, config: Config) -> Result<()> {
+    init_with(os, hart_of::<O>, config)
+}
+
+/// `init` for an OS behind a trait object; its `hart_id` then costs each
+/// hit a `dyn` call.
+pub fn init_dyn(os: &'static dyn KprobeOs, config: Config) -> Result<()> {
+    init_with(os, hart_of_dyn, config)
+}
+
+fn init_with(
+    os: &'static dyn KprobeOs,
+    hart_of: fn(&Kprobes) -> &HartState,
+    config: Config,
+) -> Result<()> {
     let slots = os.slot_area();
     if slots.end.saturating_sub(slots.start) < (os.max_harts() + 16) * SLOT_SIZE {
         return Err(Error::NoSpace);
@@ -107,7 +121,7 @@ pub fn init<O: KprobeOs>(os: &'static O, config: Config) -> Result<()> {
         let shared = stubs.post + ENTRY_STUB_SIZE..slots.end;
         Kprobes {
             os,
-            hart_of: hart_of::<O>,
+            hart_of,
             detours,
             detour_entry,
             detour_info: (0..n_detours).map(|_| Once::new()).collect(),
@@ -133,10 +147,16 @@ pub fn init<O: KprobeOs>(os: &'static O, config: Config) -> Result<()> {
 /// (a `dyn` call would need `kp` again after it).
 #[link_section = ".text.rkprobes"]
 fn hart_of<O: KprobeOs>(kp: &Kprobes) -> &HartState {
-    // SAFETY: `kp.hart_of` is `hart_of::<O>` only when `init::<O>` made
-    // `kp.os` from an `&'static O`.
+    // SAFETY: `kp.hart_of` is `hart_of::<O>` only when `init::<O>` passed
+    // `init_with` an `&'static O` as `kp.os`.
     let os = unsafe { &*(kp.os as *const dyn KprobeOs).cast::<O>() };
     &kp.harts[os.hart_id()]
+}
+
+/// `hart_of` for `init_dyn`.
+#[link_section = ".text.rkprobes"]
+fn hart_of_dyn(kp: &Kprobes) -> &HartState {
+    &kp.harts[kp.os.hart_id()]
 }
 
 impl Kprobes {
@@ -194,5 +214,28 @@ impl Kprobes {
         let i = self.detour_index(addr)?;
         let info = self.detour_info.get(i)?.get()?;
         Some((self.detours.start + i * DETOUR_SIZE, info))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tests::fake_os::{os, FakeOs};
+
+    /// `init`'s monomorphized lookup and `init_dyn`'s `dyn` one find the
+    /// same per-hart state, on every thread (each is a fake hart).
+    #[test]
+    fn both_hart_lookups_agree() {
+        fn this_hart() -> usize {
+            os();
+            let kp = get().expect("initialized");
+            let (a, b) = (hart_of::<FakeOs>(kp), hart_of_dyn(kp));
+            assert!(core::ptr::eq(a, b));
+            assert!(core::ptr::eq(a, kp.hart()));
+            a as *const HartState as usize
+        }
+        let mine = this_hart();
+        let other = std::thread::spawn(this_hart).join().unwrap();
+        assert_ne!(mine, other, "another thread is another hart");
     }
 }

@@ -38,7 +38,7 @@ pub use api::{
 pub use arch::current::{TrapFrame, UserContext};
 pub use asyncprobe::{AsyncEvent, AsyncEventKind, AsyncHandle, AsyncProbe, AsyncSummary, Returned};
 pub use error::{Error, Result};
-pub use global::{init, Config};
+pub use global::{init, init_dyn, Config};
 pub use hit::{
     handle_breakpoint, kprobes_fault_handler, kprobes_trap_handler, unowned_breakpoints,
 };

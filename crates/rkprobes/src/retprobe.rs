@@ -64,7 +64,7 @@ pub(crate) fn on_entry(probe: &Probe, ret: &RetState, tf: &mut TrapFrame) -> Pre
         return action;
     }
     let back = trampoline::call_entry(ret.stub, call.index());
-    call.publish((0, 0), tf.sp(), tf.ra(), &data);
+    call.publish(tf.sp(), tf.ra(), &data);
     tf.set_reg(TrapFrame::RA, back);
     action
 }

@@ -16,7 +16,7 @@
 //! "inside" for ever and hang every later unregistration. They record what
 //! they saw, and the test checks it afterwards.
 
-mod fake_os;
+pub(crate) mod fake_os;
 mod fake_text;
 mod fake_uos;
 mod harness;
