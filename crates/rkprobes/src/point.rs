@@ -59,8 +59,43 @@ pub type RetData = [usize; 4];
 
 /// A seed-style handler: `Arc<Mutex<dyn FnMut(&mut TrapFrame) + Send>>`.
 pub type SeedHandler = Arc<Mutex<dyn FnMut(&mut TrapFrame) + Send>>;
-/// A lock-free handler of the idiomatic API.
-pub type PreFn = Box<dyn Fn(&mut TrapFrame) -> PreAction + Send + Sync>;
+/// A lock-free handler of the idiomatic API, with its closure's own code
+/// at hand (`call_as::<G>`): the short hit path calls that directly, not
+/// through the trait object's table.
+pub struct PreFn {
+    f: Box<dyn Fn(&mut TrapFrame) -> PreAction + Send + Sync>,
+    call: unsafe fn(*const (), &mut TrapFrame) -> PreAction,
+}
+
+impl PreFn {
+    pub fn new<G: Fn(&mut TrapFrame) -> PreAction + Send + Sync + 'static>(g: G) -> Self {
+        PreFn {
+            f: Box::new(g),
+            call: call_as::<G>,
+        }
+    }
+}
+
+impl core::ops::Deref for PreFn {
+    type Target = dyn Fn(&mut TrapFrame) -> PreAction + Send + Sync;
+    fn deref(&self) -> &Self::Target {
+        &*self.f
+    }
+}
+
+/// Calls the closure of type `G` at `data`.
+///
+/// # Safety
+/// `data` must point to a live `G` (the data pointer of a `PreFn` made
+/// from a `G`).
+#[link_section = ".text.rkprobes"]
+unsafe fn call_as<G: Fn(&mut TrapFrame) -> PreAction>(
+    data: *const (),
+    tf: &mut TrapFrame,
+) -> PreAction {
+    // SAFETY: per the contract.
+    unsafe { (*data.cast::<G>())(tf) }
+}
 pub type PostFn = Box<dyn Fn(&mut TrapFrame) + Send + Sync>;
 pub type EntryFn = Box<dyn Fn(&mut TrapFrame, &mut RetData) -> EntryAction + Send + Sync>;
 pub type RetFn = Box<dyn Fn(&mut TrapFrame, &RetData) + Send + Sync>;
@@ -186,7 +221,9 @@ pub(crate) enum Fast {
 /// hit). The point's `probes` keeps both alive.
 pub(crate) struct OnePre {
     probe: *const Probe,
-    f: *const (dyn Fn(&mut TrapFrame) -> PreAction + Send + Sync),
+    /// The handler's closure and its own code (`PreFn`).
+    data: *const (),
+    call: unsafe fn(*const (), &mut TrapFrame) -> PreAction,
 }
 
 // SAFETY: both point to `Sync` values (a `Probe`, a `Send + Sync`
@@ -204,8 +241,9 @@ impl OnePre {
 
     #[inline(always)]
     pub fn call(&self, tf: &mut TrapFrame) -> PreAction {
-        // SAFETY: the probe (alive, above) holds the handler in `pre`.
-        unsafe { (*self.f)(tf) }
+        // SAFETY: the probe (alive, above) holds the handler in `pre`:
+        // `data` is its closure, of the type `call` was made for.
+        unsafe { (self.call)(self.data, tf) }
     }
 }
 
@@ -221,7 +259,9 @@ impl ProbePoint {
             [one] => match &one.pre {
                 Some(Pre::Fn(f)) if one.post.is_none() => Fast::OnePre(OnePre {
                     probe: Arc::as_ptr(one),
-                    f: &**f,
+                    data: (&**f as *const (dyn Fn(&mut TrapFrame) -> PreAction + Send + Sync))
+                        .cast(),
+                    call: f.call,
                 }),
                 _ => Fast::One(one.clone()),
             },
@@ -272,7 +312,9 @@ macro_rules! handler_setters {
             mut self,
             f: impl Fn(&mut TrapFrame) -> R + Send + Sync + 'static,
         ) -> Self {
-            self.pre = Some(Pre::Fn(Box::new(move |tf| f(tf).into())));
+            self.pre = Some(Pre::Fn($crate::point::PreFn::new(
+                move |tf: &mut TrapFrame| f(tf).into(),
+            )));
             self
         }
 
