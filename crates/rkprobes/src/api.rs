@@ -386,15 +386,16 @@ pub struct MemoryStats {
     pub points: usize,
     /// Registered probes.
     pub probes: usize,
-    /// Bytes of executable slot memory in use.
+    /// Bytes of executable slot memory in use: shared slots, return
+    /// probes' stubs and every detour written (detours are never freed).
     pub slot_bytes: usize,
     /// Bytes of bookkeeping: points, probes and their lists (handlers'
     /// own captures not included), plus the fixed lookup table.
     pub bookkeeping_bytes: usize,
     /// Of `bookkeeping_bytes`, the fixed part allocated at `init`.
     pub fixed_bytes: usize,
-    /// Detours (jump probes) that can still be written; at 0 new
-    /// addresses get breakpoints.
+    /// Detours (jump probes, compressed copies) that can still be
+    /// written; at 0 new addresses get breakpoints and shared slots.
     pub detours_free: usize,
 }
 

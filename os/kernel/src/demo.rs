@@ -106,7 +106,8 @@ pub fn run() {
     }
     let m = rkprobes::memory_stats();
     println!(
-        "  after removal: {} probes, {} slot bytes in use\n",
-        m.probes, m.slot_bytes
+        "  after removal: {} probes, {} slot bytes in use (detours stay, for a hart \
+         that may still be in one and for the next probe there), {} detours free\n",
+        m.probes, m.slot_bytes, m.detours_free
     );
 }
