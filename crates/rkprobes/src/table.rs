@@ -117,3 +117,79 @@ impl Table {
             .map(|b| b.swap(tombstone(), Ordering::AcqRel))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+
+    fn point(addr: usize) -> *mut ProbePoint {
+        let add = crate::arch::current::prepare(&0x00b5_0533u32.to_le_bytes()).unwrap();
+        Box::into_raw(Box::new(ProbePoint::new(addr, add, (0, 0), Box::new([]))))
+    }
+
+    fn found(t: &Table, addr: usize) -> Option<usize> {
+        t.lookup(addr).map(|p| p.addr)
+    }
+
+    /// Addresses `2 * buckets` bytes apart start at the same bucket: they
+    /// are all found, also past a removed one (its tombstone), and the
+    /// probe sequence wraps around the end of the array.
+    #[test]
+    fn colliding_addresses_wrap_and_survive_removals() {
+        let t = Table::new(16);
+        let stride = 2 * 16;
+        let last = 0x8020_0000 + 2 * 15; // the last bucket: wraps at once
+        let addrs: Vec<usize> = (0..5).map(|k| last + k * stride).collect();
+        let mut points = Vec::new();
+        for &a in &addrs {
+            let p = point(a);
+            assert_eq!(t.publish(p), Ok(core::ptr::null_mut()));
+            points.push(p);
+        }
+        for &a in &addrs {
+            assert_eq!(found(&t, a), Some(a));
+        }
+        assert_eq!(found(&t, last + 5 * stride), None);
+        assert_eq!(found(&t, last + 2), None);
+        // Remove one in the middle of the run: the later ones are still
+        // reached, and a new address takes the tombstone's bucket.
+        assert_eq!(t.remove(addrs[1]), Some(points[1]));
+        assert_eq!(found(&t, addrs[1]), None);
+        for &a in addrs.iter().filter(|&&a| a != addrs[1]) {
+            assert_eq!(found(&t, a), Some(a));
+        }
+        let again = point(last + 7 * stride);
+        assert_eq!(t.publish(again), Ok(core::ptr::null_mut()));
+        assert_eq!(found(&t, last + 7 * stride), Some(last + 7 * stride));
+        // Publishing at a present address swaps the point and returns the
+        // old one.
+        let newer = point(addrs[3]);
+        assert_eq!(t.publish(newer), Ok(points[3]));
+        assert!(core::ptr::eq(t.lookup(addrs[3]).unwrap(), newer));
+        for p in points.into_iter().chain([again, newer]) {
+            // SAFETY: made by `point`, no reader left.
+            drop(unsafe { Box::from_raw(p) });
+        }
+    }
+
+    /// A full table refuses a new address and changes nothing.
+    #[test]
+    fn a_full_table_refuses_and_keeps_what_it_has() {
+        let t = Table::new(16);
+        let points: Vec<_> = (0..16).map(|k| point(0x8030_0000 + 4 * k)).collect();
+        for &p in &points {
+            assert!(t.publish(p).is_ok());
+        }
+        let extra = point(0x8040_0000);
+        assert_eq!(t.publish(extra), Err(()));
+        assert_eq!(found(&t, 0x8040_0000), None);
+        for k in 0..16 {
+            assert_eq!(found(&t, 0x8030_0000 + 4 * k), Some(0x8030_0000 + 4 * k));
+        }
+        for p in points.into_iter().chain([extra]) {
+            // SAFETY: made by `point`, no reader left.
+            drop(unsafe { Box::from_raw(p) });
+        }
+    }
+}
