@@ -251,7 +251,7 @@ fn pre_handlers(point: &ProbePoint, tf: &mut TrapFrame) -> PreAction {
             probe.count_hit();
             // A plain function here only with a post handler.
             match &probe.pre {
-                Some(Pre::Fn(f)) => f(tf),
+                Some(Pre::Fn(f)) => f.call(tf),
                 Some(pre) => call_pre(pre, tf),
                 None => PreAction::Continue,
             }

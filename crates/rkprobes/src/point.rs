@@ -64,22 +64,27 @@ pub type SeedHandler = Arc<Mutex<dyn FnMut(&mut TrapFrame) + Send>>;
 /// through the trait object's table.
 pub struct PreFn {
     f: Box<dyn Fn(&mut TrapFrame) -> PreAction + Send + Sync>,
-    call: unsafe fn(*const (), &mut TrapFrame) -> PreAction,
+    code: unsafe fn(*const (), &mut TrapFrame) -> PreAction,
 }
 
 impl PreFn {
     pub fn new<G: Fn(&mut TrapFrame) -> PreAction + Send + Sync + 'static>(g: G) -> Self {
         PreFn {
             f: Box::new(g),
-            call: call_as::<G>,
+            code: call_as::<G>,
         }
     }
-}
 
-impl core::ops::Deref for PreFn {
-    type Target = dyn Fn(&mut TrapFrame) -> PreAction + Send + Sync;
-    fn deref(&self) -> &Self::Target {
-        &*self.f
+    /// Runs the handler, through its own code.
+    #[inline(always)]
+    pub fn call(&self, tf: &mut TrapFrame) -> PreAction {
+        // SAFETY: `f` is the closure `code` was made for (`new`).
+        unsafe { (self.code)(self.data(), tf) }
+    }
+
+    /// The closure's address, for `code`.
+    fn data(&self) -> *const () {
+        (&*self.f as *const (dyn Fn(&mut TrapFrame) -> PreAction + Send + Sync)).cast()
     }
 }
 
@@ -124,7 +129,7 @@ impl Pre {
     pub fn call(&self, tf: &mut TrapFrame, data: &mut RetData) -> (PreAction, EntryAction) {
         let action = match self {
             Pre::Entry(f) => return (PreAction::Continue, f(tf, data)),
-            Pre::Fn(f) => f(tf),
+            Pre::Fn(f) => f.call(tf),
             Pre::Seed(h) => {
                 let pc = tf.sepc;
                 (h.lock())(tf);
@@ -259,9 +264,8 @@ impl ProbePoint {
             [one] => match &one.pre {
                 Some(Pre::Fn(f)) if one.post.is_none() => Fast::OnePre(OnePre {
                     probe: Arc::as_ptr(one),
-                    data: (&**f as *const (dyn Fn(&mut TrapFrame) -> PreAction + Send + Sync))
-                        .cast(),
-                    call: f.call,
+                    data: f.data(),
+                    call: f.code,
                 }),
                 _ => Fast::One(one.clone()),
             },

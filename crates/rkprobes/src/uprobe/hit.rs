@@ -55,7 +55,7 @@ impl Uprobes {
             probe.hits.fetch_add(1, Ordering::Relaxed);
             if let Some(Pre::Fn(f)) = &probe.pre {
                 let pc = cx.pc();
-                if self.published.in_handler(hart, || f(cx)) == PreAction::Skip {
+                if self.published.in_handler(hart, || f.call(cx)) == PreAction::Skip {
                     if cx.pc() == pc {
                         cx.set_pc(pc + point.prepared.len());
                     }
