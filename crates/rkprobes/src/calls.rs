@@ -8,7 +8,7 @@
 //! it returns (`find`); tail calls into probed functions share one, and
 //! then the newest call (highest `seq`) is the one returning. Two bit
 //! masks keep the hit path short: `taken` (a free slot is one
-//! compare-and-swap away) and `ready` (a return looks only at calls in
+//! `amoor` away) and `ready` (a return looks only at calls in
 //! flight, not at the whole pool).
 
 use crate::point::RetData;
