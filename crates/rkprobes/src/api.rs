@@ -77,7 +77,8 @@ impl Kprobe {
     /// kprobes do (`rcu_dereference`: a load ordered only for what is
     /// reached through it, see `arch/riscv/order.rs`), so everything a
     /// handler reaches through its closure (captures, and what they point
-    /// to, such as an `Arc`'s contents) is seen as it was at `register`.
+    /// to, such as an `Arc`'s contents) is seen at least as it was at
+    /// `register`.
     /// Other state written just before `register` (a `static`, say) is
     /// not guaranteed to be seen yet on a weakly ordered hart: hand it to
     /// the handler through its closure.
@@ -260,11 +261,15 @@ impl ProbeHandle {
     pub fn is_registered(&self) -> bool {
         self.0.registered.load(Ordering::Acquire)
     }
-    /// Removes the probe; returns once no hart can be in its handlers or
-    /// its slot any more. A hart that has left the hit path may still be
-    /// on its way through the instruction's copy in a detour, which is
-    /// never rewritten or freed and jumps back into the probed code: text
-    /// that is unloaded must not have been probed through a detour.
+    /// Removes the probe. Once this returns, none of its handlers runs
+    /// any more and its shared slot (a breakpoint probe's) is free. Code
+    /// it leaves behind may still be passed through: a detour (never
+    /// rewritten or freed), whose copy of the instruction jumps back into
+    /// the probed text, by a hart that was already on its way; and a
+    /// return probe's stub, through which calls in flight still return
+    /// (to their real callers, without the handler) until the last one
+    /// has or `reclaim_stack` frees them. So text that is unloaded must
+    /// not have been probed through a detour.
     pub fn unregister(self) -> Result<()> {
         unregister_id(self.0.id)
     }

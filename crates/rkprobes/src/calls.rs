@@ -315,6 +315,19 @@ impl Claim<'_> {
     /// found by `sp`.
     #[inline(always)]
     pub fn publish(self, sp: usize, ret_addr: usize, data: &RetData) {
+        debug_assert_eq!(
+            (
+                self.at.slot.tag.load(Ordering::Relaxed),
+                self.at.slot.thread.load(Ordering::Relaxed)
+            ),
+            (0, 0),
+            "`publish` on a pool that `fill`s"
+        );
+        self.put(sp, ret_addr, data);
+    }
+
+    #[inline(always)]
+    fn put(self, sp: usize, ret_addr: usize, data: &RetData) {
         let slot = self.at.slot;
         slot.ret_addr.store(ret_addr, Ordering::Relaxed);
         slot.sp.store(sp, Ordering::Relaxed);
@@ -333,7 +346,7 @@ impl Claim<'_> {
         slot.seq.store(seq, Ordering::Relaxed);
         slot.tag.store(tag, Ordering::Relaxed);
         slot.thread.store(thread, Ordering::Relaxed);
-        self.publish(sp, ret_addr, data);
+        self.put(sp, ret_addr, data);
     }
 
     /// The entry handler cancelled: the slot is free again.

@@ -34,9 +34,9 @@ impl Default for Config {
 
 pub(crate) struct Kprobes {
     pub os: &'static dyn KprobeOs,
-    /// `hart_of::<O>` for the OS's type: this hart's state in one call
-    /// (see `hart`).
-    hart_of: fn(&Kprobes) -> &HartState,
+    /// This hart's state in one call (see `hart`): `hart_of::<O>` for the
+    /// OS's type, or `hart_of_dyn`; set together with `os`.
+    hart_of: unsafe fn(&Kprobes) -> &HartState,
     pub table: Table,
     pub harts: Box<[HartState]>,
     pub slots: Range<usize>,
@@ -86,9 +86,10 @@ pub fn init_dyn(os: &'static dyn KprobeOs, config: Config) -> Result<()> {
     init_with(os, hart_of_dyn, config)
 }
 
+/// `hart_of` must be right for `os` (`hart_of::<O>` only for an `O`).
 fn init_with(
     os: &'static dyn KprobeOs,
-    hart_of: fn(&Kprobes) -> &HartState,
+    hart_of: unsafe fn(&Kprobes) -> &HartState,
     config: Config,
 ) -> Result<()> {
     let slots = os.slot_area();
@@ -145,10 +146,12 @@ fn init_with(
 /// `kp.harts[os.hart_id()]` with `O::hart_id` inlined: the hit path makes
 /// one call that needs none of its caller's registers kept across it
 /// (a `dyn` call would need `kp` again after it).
+///
+/// # Safety
+/// `kp.os` must be an `O` (as `init::<O>` makes it).
 #[link_section = ".text.rkprobes"]
-fn hart_of<O: KprobeOs>(kp: &Kprobes) -> &HartState {
-    // SAFETY: `kp.hart_of` is `hart_of::<O>` only when `init::<O>` passed
-    // `init_with` an `&'static O` as `kp.os`.
+unsafe fn hart_of<O: KprobeOs>(kp: &Kprobes) -> &HartState {
+    // SAFETY: per the contract.
     let os = unsafe { &*(kp.os as *const dyn KprobeOs).cast::<O>() };
     &kp.harts[os.hart_id()]
 }
@@ -162,7 +165,9 @@ fn hart_of_dyn(kp: &Kprobes) -> &HartState {
 impl Kprobes {
     #[inline(always)]
     pub fn hart(&self) -> &HartState {
-        (self.hart_of)(self)
+        // SAFETY: `init_with` set `hart_of` together with the `os` it was
+        // made for.
+        unsafe { (self.hart_of)(self) }
     }
 
     /// The registry, for changes. A probe handler must not wait for it: the
@@ -229,9 +234,9 @@ mod tests {
         fn this_hart() -> usize {
             os();
             let kp = get().expect("initialized");
-            let (a, b) = (hart_of::<FakeOs>(kp), hart_of_dyn(kp));
-            assert!(core::ptr::eq(a, b));
-            assert!(core::ptr::eq(a, kp.hart()));
+            // SAFETY: the fake OS initialized the library with `init`.
+            let a = unsafe { hart_of::<FakeOs>(kp) };
+            assert!(core::ptr::eq(a, hart_of_dyn(kp)));
             a as *const HartState as usize
         }
         let mine = this_hart();

@@ -88,7 +88,9 @@ impl PreFn {
     }
 }
 
-/// Calls the closure of type `G` at `data`.
+/// Calls the closure of type `G` at `data`. In the library's section,
+/// with the handler's body inlined: a probe there would only ever count
+/// nested misses, so it is blacklisted with the hit path.
 ///
 /// # Safety
 /// `data` must point to a live `G` (the data pointer of a `PreFn` made

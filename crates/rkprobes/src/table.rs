@@ -162,6 +162,8 @@ mod tests {
         let again = point(last + 7 * stride);
         assert_eq!(t.publish(again), Ok(core::ptr::null_mut()));
         assert_eq!(found(&t, last + 7 * stride), Some(last + 7 * stride));
+        // The run starts at the last bucket: the removed one was bucket 0.
+        assert_eq!(t.buckets[0].load(Ordering::Relaxed), again);
         // Publishing at a present address swaps the point and returns the
         // old one.
         let newer = point(addrs[3]);
