@@ -345,7 +345,10 @@ macro_rules! handler_setters {
 
         /// Return handler of a return probe: sees the return value (`a0`,
         /// `a1`) and the data its entry handler left. Sets the type to
-        /// `SyncFunc`.
+        /// `SyncFunc`. At a kernel function's return, what it writes to
+        /// `a0`/`a1`, `gp`, `tp` and `s0`-`s11` takes effect; the
+        /// registers a call clobbers (`ra`, `t0`-`t6`, `a2`-`a7`) mean
+        /// nothing to the caller and are not put back.
         pub fn ret(mut self, f: impl Fn(&mut TrapFrame, &RetData) + Send + Sync + 'static) -> Self {
             self.kind = ProbeType::SyncFunc;
             self.post = Some(Post::Ret(Box::new(f)));
