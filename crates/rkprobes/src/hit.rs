@@ -61,38 +61,33 @@ fn breakpoint_hit(tf: &mut TrapFrame) -> bool {
         hart.leave(false);
         return true;
     }
-    other_breakpoint_hit(hart, point, tf, nested)
+    other_hit(hart, point, tf, nested);
+    true
 }
 
-/// A breakpoint hit off the short path: nested, or a point with several
-/// probes, post handlers, a seed handler or a return probe.
+/// A hit off the short path: a nested one (through a breakpoint or a
+/// detour), or a breakpoint hit on a point with several probes, post
+/// handlers, a seed handler or a return probe.
 #[inline(never)]
 #[link_section = ".text.rkprobes"]
-fn other_breakpoint_hit(
-    hart: &HartState,
-    point: &ProbePoint,
-    tf: &mut TrapFrame,
-    nested: bool,
-) -> bool {
+fn other_hit(hart: &HartState, point: &ProbePoint, tf: &mut TrapFrame, nested: bool) {
     if nested {
         count_nested(point);
     } else if pre_handlers(point, tf) == PreAction::Skip {
-        skip(hart, point, tf);
-        return true;
+        return skip(hart, point, tf);
     }
     match &point.run {
         Run::Simulate(sim) => simulate(hart, point, tf, sim, nested),
-        // A compressed instruction's copy in its detour jumps back by
-        // itself: no second trap unless a post handler must see it.
+        // The copy in the detour jumps back by itself: no trap unless a
+        // post handler must see its result (then the copy at `STEP_AT`,
+        // or a breakpoint probe's slot, is stepped).
         Run::OutOfLine if point.detour != 0 && (nested || !point.has_post) => {
+            // The point is not read after `leave`: it may be freed then.
             detour::out_of_line(point.detour, &mut tf.sepc, &mut tf.sstatus);
             hart.leave(nested);
         }
-        Run::OutOfLine => {
-            step_slot(hart, point, tf, nested);
-        }
+        Run::OutOfLine => step_slot(hart, point, tf, nested),
     }
-    true
 }
 
 /// A jump probe's hit: `rkprobes_detour_entry` (arch/riscv/detour.rs) saved
@@ -191,18 +186,13 @@ fn lost_step(detour: usize) -> ! {
     panic!("rkprobes: a detour's stepped copy ran with no step in progress ({detour:#x})")
 }
 
-/// A jump hit from inside a handler: no handlers, the instruction runs.
+/// A jump hit from inside a handler: `other_hit`, marked cold so the
+/// common jump hit keeps its registers.
 #[cold]
 #[inline(never)]
 #[link_section = ".text.rkprobes"]
 fn nested_jump_hit(hart: &HartState, point: &ProbePoint, tf: &mut TrapFrame) {
-    count_nested(point);
-    if let Run::Simulate(sim) = &point.run {
-        tf.sepc = sim.run(&mut tf.x);
-    } else {
-        detour::out_of_line(point.detour, &mut tf.sepc, &mut tf.sstatus);
-    }
-    hart.leave(true);
+    other_hit(hart, point, tf, true)
 }
 
 /// The jump probe was removed while this hart was on its way: the detour
@@ -234,16 +224,13 @@ fn lost_detour(detour: usize) -> ! {
     panic!("rkprobes: entered a detour that was never written ({detour:#x})")
 }
 
-/// The pre handlers of `point` (not nested); the common cases (one
-/// instruction probe, one return probe) kept short.
+/// The pre handlers of `point` (not nested) off the short path; one
+/// instruction probe and one return probe kept short.
 #[inline(always)]
 fn pre_handlers(point: &ProbePoint, tf: &mut TrapFrame) -> PreAction {
-    // The most common case first, tested alone.
-    if let Fast::OnePre(one) = &point.fast {
-        return one_pre(one, tf);
-    }
     match &point.fast {
-        Fast::OnePre(_) => unreachable!("returned above"),
+        // The short path's (`one_pre`) unless nested; here for completeness.
+        Fast::OnePre(one) => one_pre(one, tf),
         Fast::One(probe) => {
             if !probe.is_enabled() {
                 return PreAction::Continue;
