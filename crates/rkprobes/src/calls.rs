@@ -109,33 +109,51 @@ impl CallPool {
     }
 
     /// Claims a free slot for a call; `None` when the pool is full.
+    /// The lowest free slot of the first 64 is tried first, with one
+    /// `amoor`; anything else (a race lost, a busy first word) takes the
+    /// full search, out of line.
     #[inline(always)]
     pub fn claim(&self) -> Option<Claim<'_>> {
+        let index = match self.claim_first() {
+            Some(i) => i,
+            None => self.claim_any()?,
+        };
+        Some(Claim { pool: self, index })
+    }
+
+    #[inline(always)]
+    fn claim_first(&self) -> Option<usize> {
+        // SAFETY: a pool has a slot at least, so a mask word (`new`).
+        let masks = unsafe { self.masks.get_unchecked(0) };
+        let cur = masks.taken.load(Ordering::Relaxed);
+        if cur == u64::MAX {
+            return None;
+        }
+        let i = lowest(!cur);
+        let bit = 1 << i;
+        // One `amoor`: setting a bit another hart set first changes
+        // nothing, and then `claim_any` tries the next free one.
+        let was = masks.taken.fetch_or(bit, Ordering::Acquire);
+        (was & bit == 0).then_some(i)
+    }
+
+    /// `claim`'s full search: every word, retrying a bit another hart set
+    /// first. The index returned is below `capacity` (the bits past the
+    /// last slot stay set).
+    #[inline(never)]
+    #[link_section = ".text.rkprobes"]
+    fn claim_any(&self) -> Option<usize> {
         for (w, masks) in self.masks.iter().enumerate() {
             let mut cur = masks.taken.load(Ordering::Relaxed);
             while cur != u64::MAX {
                 let i = lowest(!cur);
                 let bit = 1 << i;
-                // One `amoor`: setting a bit another hart set first
-                // changes nothing, and then the next free one is tried.
                 let was = masks.taken.fetch_or(bit, Ordering::Acquire);
                 if was & bit != 0 {
                     cur = was | bit;
                     continue;
                 }
-                let index = w * 64 + i;
-                let Some(slot) = self.slots.get(index) else {
-                    break; // never: the bits past the end stay set
-                };
-                return Some(Claim {
-                    at: At {
-                        slot,
-                        masks,
-                        bit,
-                        index,
-                    },
-                    next_seq: &self.next_seq,
-                });
+                return Some(w * 64 + i);
             }
         }
         None
@@ -286,73 +304,111 @@ impl CallPool {
     }
 }
 
-/// Where a claimed or found call lives: its slot, its bit, its index.
+/// Where a found call lives: its slot, its bit, its index.
 struct At<'a> {
     slot: &'a Slot,
     masks: &'a Masks,
     bit: u64,
+    // Only the tests ask a found call for it.
+    #[cfg_attr(not(test), allow(dead_code))]
     index: usize,
 }
 
 /// A slot claimed for a call: its entry handler runs, then the call is
-/// published or the claim cancelled.
+/// published or the claim cancelled. Only the claimer touches a claimed
+/// slot until it is published: the other paths look at ready slots only.
 pub(crate) struct Claim<'a> {
-    at: At<'a>,
-    next_seq: &'a AtomicU64,
+    pool: &'a CallPool,
+    /// Below the pool's capacity (`claim`).
+    index: usize,
 }
 
 impl Claim<'_> {
     /// The slot's index (a kernel return probe's return address names it).
     #[inline(always)]
     pub fn index(&self) -> usize {
-        self.at.index
+        self.index
+    }
+
+    #[inline(always)]
+    fn slot(&self) -> &Slot {
+        // SAFETY: `index` is below the capacity (`claim`), the slots'
+        // length.
+        unsafe { self.pool.slots.get_unchecked(self.index) }
+    }
+
+    #[inline(always)]
+    fn release(self) {
+        // SAFETY: as in `slot`; there is a mask word per 64 slots.
+        let masks = unsafe { self.pool.masks.get_unchecked(self.index / 64) };
+        masks.release(1 << (self.index % 64));
+    }
+
+    /// The call's data, zeroed, for its entry handler to fill in place
+    /// (`publish` then hands it to the return).
+    #[inline(always)]
+    pub fn data(&mut self) -> &mut RetData {
+        let data = &self.slot().data;
+        for d in data {
+            d.store(0, Ordering::Relaxed);
+        }
+        // SAFETY: `[AtomicUsize; 4]` has the layout of `[usize; 4]`, and
+        // its cells may be written through a shared reference. Nobody
+        // else reads or writes a claimed slot before it is published (the
+        // cold paths and returns look at ready slots only), and the
+        // borrow of `self` ends before `publish`.
+        unsafe { &mut *data.as_ptr().cast_mut().cast::<RetData>() }
     }
 
     /// Puts the call in flight: entered with `sp`, returning to
-    /// `ret_addr`, with the entry handler's `data`. Its return finds it by
-    /// index (`returning`). For a pool whose calls carry no tag or thread
-    /// (the kernel's: both stay 0 from `new`); `fill` for calls with them,
-    /// found by `sp`.
+    /// `ret_addr`, with the data its entry handler left in `data`. Its
+    /// return finds it by index (`returning`). For a pool whose calls
+    /// carry no tag or thread (the kernel's: both stay 0 from `new`);
+    /// `fill` for calls with them, found by `sp`.
     #[inline(always)]
-    pub fn publish(self, sp: usize, ret_addr: usize, data: &RetData) {
+    pub fn publish(self, sp: usize, ret_addr: usize) {
         debug_assert_eq!(
             (
-                self.at.slot.tag.load(Ordering::Relaxed),
-                self.at.slot.thread.load(Ordering::Relaxed)
+                self.slot().tag.load(Ordering::Relaxed),
+                self.slot().thread.load(Ordering::Relaxed)
             ),
             (0, 0),
             "`publish` on a pool that `fill`s"
         );
-        self.put(sp, ret_addr, data);
+        self.put(sp, ret_addr);
     }
 
     #[inline(always)]
-    fn put(self, sp: usize, ret_addr: usize, data: &RetData) {
-        let slot = self.at.slot;
+    fn put(self, sp: usize, ret_addr: usize) {
+        let slot = self.slot();
         slot.ret_addr.store(ret_addr, Ordering::Relaxed);
         slot.sp.store(sp, Ordering::Relaxed);
-        for (d, v) in slot.data.iter().zip(data) {
-            d.store(*v, Ordering::Relaxed);
-        }
-        self.at.masks.ready.fetch_or(self.at.bit, Ordering::Release);
+        // SAFETY: as in `release`.
+        let masks = unsafe { self.pool.masks.get_unchecked(self.index / 64) };
+        masks
+            .ready
+            .fetch_or(1 << (self.index % 64), Ordering::Release);
     }
 
-    /// `publish` for a call of `thread` (`tag`: the owner's word),
-    /// numbered so that `find` tells the newest of several calls with one
-    /// `sp` (tail calls).
+    /// `publish` for a call of `thread` (`tag`: the owner's word), with
+    /// `data`, numbered so that `find` tells the newest of several calls
+    /// with one `sp` (tail calls).
     pub fn fill(self, (tag, thread): (u64, u64), sp: usize, ret_addr: usize, data: &RetData) {
-        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-        let slot = self.at.slot;
+        let seq = self.pool.next_seq.fetch_add(1, Ordering::Relaxed);
+        let slot = self.slot();
         slot.seq.store(seq, Ordering::Relaxed);
         slot.tag.store(tag, Ordering::Relaxed);
         slot.thread.store(thread, Ordering::Relaxed);
-        self.put(sp, ret_addr, data);
+        for (d, v) in slot.data.iter().zip(data) {
+            d.store(*v, Ordering::Relaxed);
+        }
+        self.put(sp, ret_addr);
     }
 
     /// The entry handler cancelled: the slot is free again.
     #[inline(always)]
     pub fn cancel(self) {
-        self.at.masks.release(self.at.bit);
+        self.release();
     }
 }
 
@@ -435,6 +491,26 @@ mod tests {
         assert_eq!(p.claim().map(|c| c.index()), Some(a));
     }
 
+    /// An entry handler fills its call's data in place: a slot used
+    /// before hands out zeros, and the return sees what was written.
+    #[test]
+    fn claimed_data_starts_zeroed_and_reaches_the_return() {
+        let p = CallPool::new(2);
+        let mut c = p.claim().unwrap();
+        let i = c.index();
+        *c.data() = [1, 2, 3, 4];
+        c.publish(0x100, 0xa);
+        let found = p.returning(i, 0x100).expect("in flight");
+        assert_eq!(found.data(), [1, 2, 3, 4]);
+        found.release();
+        let mut again = p.claim().unwrap();
+        assert_eq!(again.index(), i, "the same slot");
+        assert_eq!(*again.data(), [0; 4]);
+        again.data()[3] = 9;
+        again.publish(0x200, 0xb);
+        assert_eq!(p.returning(i, 0x200).map(|f| f.data()), Some([0, 0, 0, 9]));
+    }
+
     /// A kernel return finds its call by slot index: only while the call
     /// is in flight (published, not yet released) with the same `sp`, in
     /// any mask word.
@@ -442,11 +518,12 @@ mod tests {
     fn returning_finds_a_call_by_index_only_while_in_flight() {
         let p = CallPool::new(70);
         let mut claims: Vec<_> = (0..66).map(|_| p.claim().unwrap()).collect();
-        let last = claims.pop().unwrap();
+        let mut last = claims.pop().unwrap();
         let i = last.index();
         assert_eq!(i, 65, "slots are claimed from the lowest");
         assert!(p.returning(i, 0x100).is_none(), "claimed, not published");
-        last.publish(0x100, 0xabc, &[7, 0, 0, 0]);
+        last.data()[0] = 7;
+        last.publish(0x100, 0xabc);
         assert!(p.returning(i, 0x200).is_none(), "another sp");
         let found = p.returning(i, 0x100).expect("in flight");
         assert_eq!((found.ret_addr(), found.data()[0]), (0xabc, 7));

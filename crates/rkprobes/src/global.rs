@@ -99,7 +99,7 @@ fn init_with(
     KPROBES.call_once(|| {
         // The first slots are each hart's scratch slot (see `hit.rs`); then
         // half of the rest holds detours (nearest to the text, which their
-        // `jal`s must reach), followed by the two stubs they enter the
+        // `jal`s must reach), followed by the three stubs they enter the
         // library through; the other half is shared slots (a breakpoint
         // probe's step) and return probes' stubs.
         let first = (slots.start + os.max_harts() * SLOT_SIZE).next_multiple_of(16);
@@ -111,15 +111,21 @@ fn init_with(
         let stubs = detour::Entries {
             pre: detours.end,
             post: detours.end + ENTRY_STUB_SIZE,
+            func: detours.end + 2 * ENTRY_STUB_SIZE,
         };
         let entries = detour::common_entries();
         let detour_entry = (n_detours > 0 && entries.pre != 0).then(|| {
-            os.write_text(stubs.pre, &detour::entry_stub_code(entries.pre));
-            os.write_text(stubs.post, &detour::entry_stub_code(entries.post));
+            for (stub, entry) in [
+                (stubs.pre, entries.pre),
+                (stubs.post, entries.post),
+                (stubs.func, entries.func),
+            ] {
+                os.write_text(stub, &detour::entry_stub_code(entry));
+            }
             os.sync_icache_all_harts();
             stubs
         });
-        let shared = stubs.post + ENTRY_STUB_SIZE..slots.end;
+        let shared = stubs.func + ENTRY_STUB_SIZE..slots.end;
         Kprobes {
             os,
             hart_of,

@@ -11,7 +11,7 @@
 use crate::arch::current::{self as arch, detour, simulate::Bound, Exec, Run, TrapFrame};
 use crate::global::{self, Kprobes};
 use crate::hart::{HartState, Step};
-use crate::point::{Fast, OnePre, Pre, PreAction, ProbePoint};
+use crate::point::{Fast, OnePre, OneRet, Pre, PreAction, ProbePoint};
 use core::sync::atomic::Ordering;
 
 /// Handles a breakpoint exception. Returns `true` if it was a probe's (the
@@ -100,6 +100,25 @@ fn other_hit(hart: &HartState, point: &ProbePoint, tf: &mut TrapFrame, nested: b
 #[no_mangle]
 #[link_section = ".text.rkprobes"]
 pub(crate) extern "C" fn rkprobes_detour_hit(tf: &mut TrapFrame) {
+    jump_hit(tf);
+}
+
+/// `rkprobes_detour_hit` for a detour made for return probes at a
+/// function's entry (`rkprobes_detour_fn_entry`). Returns 0 when only the
+/// registers a Rust call may change need to come back from the frame: a
+/// return probe's entry, where the callee-saved ones are the caller's and
+/// an entry handler has no business changing them (documented on
+/// `entry`). Any other hit returns 1: every register comes back.
+#[no_mangle]
+#[link_section = ".text.rkprobes"]
+pub(crate) extern "C" fn rkprobes_detour_fn_hit(tf: &mut TrapFrame) -> usize {
+    jump_hit(tf) as usize
+}
+
+/// The body of both jump entries; `true` if every register must come
+/// back from the frame.
+#[inline(always)]
+fn jump_hit(tf: &mut TrapFrame) -> bool {
     let detour = tf.pc() - detour::RET_OFFSET;
     let Some(kp) = global::get() else {
         lost_detour(detour)
@@ -115,19 +134,22 @@ pub(crate) extern "C" fn rkprobes_detour_hit(tf: &mut TrapFrame) {
     let p = arch::order::load_published(cell);
     if p.is_null() {
         hart.leave(nested);
-        return removed_jump_probe(tf);
+        removed_jump_probe(tf);
+        return true;
     }
     // SAFETY: a published point stays alive while this hart is inside.
     let point = unsafe { &*p };
     tf.set_pc(point.addr);
     if nested {
-        return nested_jump_hit(hart, point, tf);
+        nested_jump_hit(hart, point, tf);
+        return true;
     }
     // The most common case on its own short path: one probe, one plain
     // pre handler, no post handler.
     if let Fast::OnePre(one) = &point.fast {
         if one_pre(one, tf) == PreAction::Skip {
-            return skip(hart, point, tf);
+            skip(hart, point, tf);
+            return true;
         }
         match &point.run {
             // Tested alone first: `beq`/`bne`, the most common kind.
@@ -135,11 +157,17 @@ pub(crate) extern "C" fn rkprobes_detour_hit(tf: &mut TrapFrame) {
             Run::Simulate(sim) => tf.sepc = sim.run(&mut tf.x),
             Run::OutOfLine => detour::out_of_line(point.detour, &mut tf.sepc, &mut tf.sstatus),
         }
-        return hart.leave(false);
+        hart.leave(false);
+        return true;
+    }
+    // A function's entry with one return probe: its own short path (an
+    // entry handler never skips, a return probe has no post handler here).
+    if let Fast::OneRet(one) = &point.fast {
+        return ret_entry_hit(hart, point, one, tf);
     }
     if pre_handlers(point, tf) == PreAction::Skip {
         skip(hart, point, tf);
-        return;
+        return true;
     }
     match &point.run {
         Run::Simulate(sim) => simulate(hart, point, tf, sim, false),
@@ -150,6 +178,27 @@ pub(crate) extern "C" fn rkprobes_detour_hit(tf: &mut TrapFrame) {
             hart.leave(false);
         }
     }
+    true
+}
+
+/// A jump hit at a function's entry with one return probe (an entry
+/// handler never skips, a return probe has no post handler here). Out of
+/// line: the instruction probes' short path keeps its registers.
+#[inline(never)]
+#[link_section = ".text.rkprobes"]
+fn ret_entry_hit(hart: &HartState, point: &ProbePoint, one: &OneRet, tf: &mut TrapFrame) -> bool {
+    if one.probe().is_enabled()
+        && crate::retprobe::on_entry(one.probe(), one.ret(), tf) == PreAction::Skip
+    {
+        skip(hart, point, tf);
+        return true;
+    }
+    match &point.run {
+        Run::Simulate(sim) => tf.sepc = sim.run(&mut tf.x),
+        Run::OutOfLine => detour::out_of_line(point.detour, &mut tf.sepc, &mut tf.sstatus),
+    }
+    hart.leave(false);
+    false
 }
 
 /// A jump probe's copy at `STEP_AT` (run because a post handler must see
@@ -243,9 +292,9 @@ fn pre_handlers(point: &ProbePoint, tf: &mut TrapFrame) -> PreAction {
                 None => PreAction::Continue,
             }
         }
-        Fast::OneRet(probe) => match (&probe.ret, probe.is_enabled()) {
-            (Some(ret), true) => crate::retprobe::on_entry(probe, ret, tf),
-            _ => PreAction::Continue,
+        Fast::OneRet(one) => match one.probe().is_enabled() {
+            true => crate::retprobe::on_entry(one.probe(), one.ret(), tf),
+            false => PreAction::Continue,
         },
         Fast::Many => run_pre(point, tf),
     }

@@ -218,7 +218,7 @@ pub(crate) enum Fast {
     /// One instruction probe, any other handlers.
     One(Arc<Probe>),
     /// One return probe.
-    OneRet(Arc<Probe>),
+    OneRet(OneRet),
     /// Several probes: the general loop.
     Many,
 }
@@ -254,6 +254,34 @@ impl OnePre {
     }
 }
 
+/// A point's only probe, a return probe, with its return state reached
+/// without going through the `Arc` and the `Option`. The point's `probes`
+/// keeps both alive.
+pub(crate) struct OneRet {
+    probe: *const Probe,
+    ret: *const crate::retprobe::RetState,
+}
+
+// SAFETY: both point into a `Probe` (which is `Sync`) that the point owns
+// through `probes`.
+unsafe impl Send for OneRet {}
+// SAFETY: as above.
+unsafe impl Sync for OneRet {}
+
+impl OneRet {
+    #[inline(always)]
+    pub fn probe(&self) -> &Probe {
+        // SAFETY: the point holding `self` holds the probe in `probes`.
+        unsafe { &*self.probe }
+    }
+
+    #[inline(always)]
+    pub fn ret(&self) -> &crate::retprobe::RetState {
+        // SAFETY: inside the probe, alive as above.
+        unsafe { &*self.ret }
+    }
+}
+
 impl ProbePoint {
     pub fn new(
         addr: usize,
@@ -262,7 +290,10 @@ impl ProbePoint {
         probes: Box<[Arc<Probe>]>,
     ) -> Self {
         let fast = match &*probes {
-            [one] if one.ret.is_some() => Fast::OneRet(one.clone()),
+            [one] if one.ret.is_some() => Fast::OneRet(OneRet {
+                probe: Arc::as_ptr(one),
+                ret: one.ret.as_ref().map_or(core::ptr::null(), |r| r),
+            }),
             [one] => match &one.pre {
                 Some(Pre::Fn(f)) if one.post.is_none() => Fast::OnePre(OnePre {
                     probe: Arc::as_ptr(one),
@@ -334,6 +365,10 @@ macro_rules! handler_setters {
         /// Entry handler of a return probe: sees the arguments, may cancel
         /// the return probe for this call, and may leave data for the
         /// return handler of the same call. Sets the type to `SyncFunc`.
+        /// What it writes to the arguments and the other registers a call
+        /// may clobber takes effect; at a jump probe (a 32-bit first
+        /// instruction) with no other probe beside it, the caller's own
+        /// registers (`gp`, `tp`, `s0`-`s11`) come back as they were.
         pub fn entry<R: Into<EntryAction>>(
             mut self,
             f: impl Fn(&mut TrapFrame, &mut RetData) -> R + Send + Sync + 'static,
@@ -346,9 +381,10 @@ macro_rules! handler_setters {
         /// Return handler of a return probe: sees the return value (`a0`,
         /// `a1`) and the data its entry handler left. Sets the type to
         /// `SyncFunc`. At a kernel function's return, what it writes to
-        /// `a0`/`a1`, `gp`, `tp` and `s0`-`s11` takes effect; the
-        /// registers a call clobbers (`ra`, `t0`-`t6`, `a2`-`a7`) mean
-        /// nothing to the caller and are not put back.
+        /// the return value (`a0`/`a1`) takes effect; the caller's own
+        /// registers (`sp`, `gp`, `tp`, `s0`-`s11`) come back as the
+        /// function left them, and the ones a call clobbers (`ra`,
+        /// `t0`-`t6`, `a2`-`a7`) mean nothing to the caller.
         pub fn ret(mut self, f: impl Fn(&mut TrapFrame, &RetData) + Send + Sync + 'static) -> Self {
             self.kind = ProbeType::SyncFunc;
             self.post = Some(Post::Ret(Box::new(f)));

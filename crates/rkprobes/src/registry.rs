@@ -15,10 +15,10 @@ use crate::arch::current::{
 use crate::error::{Error, Result};
 use crate::global::Kprobes;
 use crate::hart;
-use crate::point::{Probe, ProbePoint};
+use crate::point::{Fast, Probe, ProbePoint};
 use crate::text;
 use alloc::boxed::Box;
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -40,9 +40,12 @@ pub(crate) struct Registry {
     max_points: usize,
     points: usize,
     /// Detours written so far, by probed address (kept for re-use: a
-    /// detour never changes, see `Kprobes::detours`).
+    /// detour's copies never change, see `Kprobes::detours`).
     detour_of: BTreeMap<usize, usize>,
     detours_written: usize,
+    /// Detours whose entry `jal` leads to the function-entry way in
+    /// (`Entries::func`); the others lead to `Entries::pre`.
+    detours_at_func: BTreeSet<usize>,
 }
 
 impl Registry {
@@ -58,6 +61,7 @@ impl Registry {
             points: 0,
             detour_of: BTreeMap::new(),
             detours_written: 0,
+            detours_at_func: BTreeSet::new(),
         }
     }
 
@@ -163,6 +167,33 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// Points the entry `jal` of the jump probe's detour `d` at the way in
+    /// that suits its point: `func` for a return probe alone (its hit
+    /// leaves the callee-saved registers live instead of restoring them),
+    /// else `pre`. The one word changes in one store, and either way in
+    /// serves any point (`hit::rkprobes_detour_fn_hit`), so a hart that
+    /// still fetches the old word is right too; made visible before the
+    /// point is published, for speed only.
+    fn aim_detour(&mut self, kp: &Kprobes, d: usize, func: bool) {
+        if self.detours_at_func.contains(&d) == func {
+            return;
+        }
+        let entries = detour::entries_for(d, kp.detour_entry);
+        let target = if func { entries.func } else { entries.pre };
+        let Some(jal) = detour::jal(1, d + detour::ENTRY_JAL_AT, target) else {
+            return; // never: `detour_for` checked both are in reach
+        };
+        kp.os
+            .write_text(d + detour::ENTRY_JAL_AT, &jal.to_le_bytes());
+        kp.os.sync_icache_all_harts();
+        match func {
+            true => self.detours_at_func.insert(d),
+            false => self.detours_at_func.remove(&d),
+        };
+    }
+}
+
 /// Checks `addr` and decodes the instruction there. Changes nothing.
 pub(crate) fn check_addr(kp: &Kprobes, addr: usize) -> Result<(Prepared, usize)> {
     if !addr.is_multiple_of(arch::INSN_ALIGN) {
@@ -239,12 +270,19 @@ fn synchronize(kp: &Kprobes) {
 
 /// Publishes `point` in the table and, for a jump probe, in its detour's
 /// cell; returns the point it replaces (see `Table::publish`).
-fn publish(kp: &Kprobes, point: *mut ProbePoint) -> core::result::Result<*mut ProbePoint, ()> {
-    let old = kp.table.publish(point)?;
+fn publish(
+    kp: &Kprobes,
+    reg: &mut Registry,
+    point: *mut ProbePoint,
+) -> core::result::Result<*mut ProbePoint, ()> {
     // SAFETY: the caller passes a live point it owns.
-    let detour = unsafe { (*point).detour };
-    if detour != 0 {
-        kp.set_detour_point(detour, point);
+    let p = unsafe { &*point };
+    if p.jump().is_some() {
+        reg.aim_detour(kp, p.detour, matches!(p.fast, Fast::OneRet(_)));
+    }
+    let old = kp.table.publish(point)?;
+    if p.detour != 0 {
+        kp.set_detour_point(p.detour, point);
     }
     Ok(old)
 }
@@ -342,11 +380,11 @@ pub(crate) fn install_many(
     }
     for point in replacements {
         // Replacing an existing address cannot run out of buckets.
-        olds.push(publish(kp, point).unwrap_or(core::ptr::null_mut()));
+        olds.push(publish(kp, reg, point).unwrap_or(core::ptr::null_mut()));
     }
     let mut arm = Vec::new();
     for (point, idxs) in fresh {
-        if publish(kp, point).is_ok() {
+        if publish(kp, reg, point).is_ok() {
             // SAFETY: just published; only this registry frees it.
             let p = unsafe { &*point };
             let seq = match p.jump() {
@@ -417,7 +455,8 @@ pub(crate) fn remove_many(kp: &Kprobes, reg: &mut Registry, ids: &[u64]) -> Vec<
             emptied.push((*addr, old.detour, old.own_slot()));
         } else {
             let point = ProbePoint::new(*addr, old.prepared, (old.slot, old.detour), rest.into());
-            olds.push(publish(kp, Box::into_raw(Box::new(point))).unwrap_or(core::ptr::null_mut()));
+            let point = Box::into_raw(Box::new(point));
+            olds.push(publish(kp, reg, point).unwrap_or(core::ptr::null_mut()));
         }
     }
     // Before the grace period: a return handler checks this once inside

@@ -10,9 +10,9 @@
 //! calls; a call that finds none runs normally and counts as missed.
 
 use crate::arch::current::{trampoline, TrapFrame};
-use crate::calls::CallPool;
+use crate::calls::{CallPool, Claim};
 use crate::global::{self, Kprobes};
-use crate::point::{EntryAction, Pre, PreAction, Probe, RetData};
+use crate::point::{EntryAction, Pre, PreAction, Probe};
 use core::ops::Range;
 use core::sync::atomic::Ordering;
 
@@ -43,38 +43,63 @@ impl RetState {
     }
 }
 
-/// At the function's entry breakpoint (not nested): takes an instance,
-/// runs the entry handler and, unless it cancels, diverts `ra`.
-#[link_section = ".text.rkprobes"]
+/// At the function's entry (not nested): takes an instance, runs the
+/// entry handler and, unless it cancels, diverts `ra`.
+#[inline(always)]
 pub(crate) fn on_entry(probe: &Probe, ret: &RetState, tf: &mut TrapFrame) -> PreAction {
-    let Some(call) = ret.calls.claim() else {
-        probe.count_miss();
-        return PreAction::Continue;
+    let Some(mut call) = ret.calls.claim() else {
+        return missed(probe);
     };
     probe.count_hit();
-    let mut data = [0; 4];
-    let (action, entry) = match &probe.pre {
-        // The usual entry handler first, tested alone.
-        Some(Pre::Entry(f)) => (PreAction::Continue, f(tf, &mut data)),
-        Some(pre) => call_other_pre(pre, tf, &mut data),
-        None => (PreAction::Continue, EntryAction::Continue),
-    };
-    if entry == EntryAction::Cancel {
-        call.cancel();
-        return action;
+    match &probe.pre {
+        // The usual entry handler, and none, kept short.
+        Some(Pre::Entry(f)) => {
+            if f(tf, call.data()) == EntryAction::Cancel {
+                return cancel(call);
+            }
+        }
+        None => {
+            call.data();
+        }
+        Some(pre) => return other_entry(pre, call, ret.stub, tf),
     }
     let back = trampoline::call_entry(ret.stub, call.index());
-    call.publish(tf.sp(), tf.ra(), &data);
+    call.publish(tf.sp(), tf.ra());
     tf.set_reg(TrapFrame::RA, back);
-    action
+    PreAction::Continue
+}
+
+/// The pool is full: the call runs without its return caught.
+#[cold]
+#[inline(never)]
+#[link_section = ".text.rkprobes"]
+fn missed(probe: &Probe) -> PreAction {
+    probe.count_miss();
+    PreAction::Continue
+}
+
+#[cold]
+#[inline(never)]
+#[link_section = ".text.rkprobes"]
+fn cancel(call: Claim<'_>) -> PreAction {
+    call.cancel();
+    PreAction::Continue
 }
 
 /// A seed handler (behind its lock) or a plain one on a return probe: out
 /// of line, so the usual entry handler's path keeps fewer registers.
 #[inline(never)]
 #[link_section = ".text.rkprobes"]
-fn call_other_pre(pre: &Pre, tf: &mut TrapFrame, data: &mut RetData) -> (PreAction, EntryAction) {
-    pre.call(tf, data)
+fn other_entry(pre: &Pre, mut call: Claim<'_>, stub: usize, tf: &mut TrapFrame) -> PreAction {
+    let (action, entry) = pre.call(tf, call.data());
+    if entry == EntryAction::Cancel {
+        call.cancel();
+        return action;
+    }
+    let back = trampoline::call_entry(stub, call.index());
+    call.publish(tf.sp(), tf.ra());
+    tf.set_reg(TrapFrame::RA, back);
+    action
 }
 
 /// Called by the trampoline with the registers at the function's return
@@ -85,44 +110,56 @@ fn call_other_pre(pre: &Pre, tf: &mut TrapFrame, data: &mut RetData) -> (PreActi
 #[link_section = ".text.rkprobes"]
 pub extern "C" fn rkprobes_ret_handler(tf: &mut TrapFrame) -> usize {
     let stub = tf.x[trampoline::STUB_REG];
+    let Some(kp) = global::get() else {
+        lost_return(stub, usize::MAX, tf.sp())
+    };
+    // This hart first (a call: nothing else is live across it). Inside
+    // the hit path while the handler runs: a probe it hits is nested, and
+    // the registry refuses changes from it.
+    let hart = kp.hart();
+    let nested = hart.enter();
     // SAFETY: the stub names a probe that stays alive while it has calls
-    // in flight, and this call is one of them until `release` below.
+    // in flight, and this call is one of them until `release` below; then
+    // while this hart is inside (an unregistered probe whose last call
+    // this was is reaped only after a grace period).
     let probe = unsafe { &*(trampoline::stub_probe(stub) as *const Probe) };
-    let ret = probe
+    let index = trampoline::call_index(stub, tf.x[trampoline::LINK_REG]);
+    let Some(call) = probe
         .ret
         .as_ref()
-        .expect("a return stub always belongs to a SyncFunc probe");
-    let index = trampoline::call_index(stub, tf.x[trampoline::LINK_REG]);
-    let Some(call) = ret.calls.returning(index, tf.sp()) else {
-        // Cannot happen unless the call's slot was reclaimed while its
-        // frame was still live; there is no return address to go back to.
-        panic!(
-            "rkprobes: return into {stub:#x} for call slot {index} (sp {:#x}) with no such call in flight",
-            tf.sp()
-        );
+        .and_then(|ret| ret.calls.returning(index, tf.sp()))
+    else {
+        lost_return(stub, index, tf.sp())
     };
     let ret_addr = call.ret_addr();
     tf.set_reg(TrapFrame::RA, ret_addr);
     tf.set_pc(ret_addr);
-    if let (Some(post), Some(kp)) = (&probe.post, global::get()) {
-        // Inside the hit path while the handler runs: a probe it hits is
-        // nested, and the registry refuses changes from it. `registered`
-        // is read once inside, after the fence in `enter`: `remove_many`
-        // clears it before its grace period, so no handler runs after
-        // `unregister` returned (nothing else hangs on this load: relaxed).
-        let hart = kp.hart();
-        let nested = hart.enter();
-        if probe.registered.load(Ordering::Relaxed) && probe.is_enabled() {
-            if nested {
-                probe.count_miss();
-            } else {
-                post.call(tf, &call.data());
-            }
-        }
-        hart.leave(nested);
-    }
+    let data = call.data();
     call.release();
+    // `registered` is read after the fence in `enter`: `remove_many`
+    // clears it before its grace period, so no handler runs after
+    // `unregister` returned (nothing else hangs on this load: relaxed).
+    if let (Some(post), true) = (&probe.post, probe.registered.load(Ordering::Relaxed)) {
+        if !probe.is_enabled() {
+        } else if nested {
+            probe.count_miss();
+        } else {
+            post.call(tf, &data);
+        }
+    }
+    hart.leave(nested);
     ret_addr
+}
+
+/// Cannot happen unless the call's slot was reclaimed while its frame was
+/// still live: there is no return address to go back to.
+#[cold]
+#[inline(never)]
+#[link_section = ".text.rkprobes"]
+fn lost_return(stub: usize, index: usize, sp: usize) -> ! {
+    panic!(
+        "rkprobes: return into {stub:#x} for call slot {index} (sp {sp:#x}) with no such call in flight"
+    )
 }
 
 /// Releases the instances of calls whose frames lie in `stack` and will

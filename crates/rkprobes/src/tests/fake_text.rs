@@ -68,6 +68,9 @@ pub const STANDARD: &[Op] = &[
     Op::C(C_RET),
 ];
 
+/// A function whose entry is a 32-bit instruction (a jump probe's place).
+pub const WIDE_ENTRY: &[Op] = &[Op::W(ADD_A0_A0_A1), Op::C(C_RET)];
+
 /// Breakpoints nobody registered: `c.ebreak` at +0, `ebreak` at +2.
 pub const FOREIGN_BREAKPOINTS: &[Op] = &[Op::C(C_EBREAK), Op::W(EBREAK), Op::C(C_RET)];
 
@@ -98,6 +101,7 @@ pub const FUNCTIONS: &[(&str, &[Op])] = &[
     ("retprobe", STANDARD),
     ("rkprobes::api::Kprobe::pre::{{closure}}", STANDARD),
     ("foreign", FOREIGN_BREAKPOINTS),
+    ("wide_entry", WIDE_ENTRY),
     (BLACKLISTED, STANDARD),
 ];
 

@@ -365,3 +365,71 @@ fn a_compressed_instruction_runs_its_copy_in_a_detour_without_a_second_trap() {
     h.unregister().expect("unregister");
     assert_eq!(os().bytes(addr, 2), 0x4505u16.to_le_bytes());
 }
+
+/// A return probe alone at a 32-bit function entry: the detour's entry
+/// `jal` leads to the function-entry way in, whose hit diverts `ra` and
+/// asks for the light restore (0). With an instruction probe beside it,
+/// the `jal` is aimed back at the common way in and the same hit asks for
+/// every register (1); removing that probe aims it at the function way
+/// again.
+#[test]
+fn a_return_probe_alone_enters_through_the_function_way_in() {
+    let _g = exclusive();
+    let _j = Jumps::on();
+    let addr = os().func("wide_entry").addr;
+    let ret = Kprobe::function(addr)
+        .entry(|_, _| ())
+        .ret(|_, _| ())
+        .register()
+        .expect("register the return probe");
+    let d = detour_of(addr);
+    let entries = detour::common_entries();
+    let entry_target = || {
+        let at = d + detour::ENTRY_JAL_AT;
+        at.wrapping_add(jal_offset(word(at)))
+    };
+    assert_eq!(entry_target(), entries.func);
+    const STACK: usize = 0x9100_0000;
+    let fn_hit = || {
+        let mut tf = TrapFrame {
+            sepc: d + RET_OFFSET,
+            sstatus: SIE,
+            ..TrapFrame::default()
+        };
+        tf.x[1] = 0x8000_4321;
+        tf.x[2] = STACK;
+        detour::frame_status(&mut tf.sstatus);
+        let full = crate::hit::rkprobes_detour_fn_hit(&mut tf);
+        (full, tf)
+    };
+    let (full, tf) = fn_hit();
+    assert_eq!(full, 0, "a return probe's entry: the light restore");
+    assert!(
+        os().slot_area().contains(&tf.x[1]),
+        "ra diverted to the stub"
+    );
+    assert_eq!(tf.sepc, d + IRQS_ON_AT);
+
+    let insn = Kprobe::at(addr).register().expect("register beside it");
+    assert_eq!(entry_target(), entries.pre);
+    let (full, tf) = fn_hit();
+    assert_eq!(full, 1, "another probe at the point: every register");
+    assert!(
+        os().slot_area().contains(&tf.x[1]),
+        "ra diverted to the stub"
+    );
+    insn.unregister().expect("unregister the instruction probe");
+    assert_eq!(entry_target(), entries.func);
+
+    assert_eq!((ret.hits(), ret.in_flight()), (2, 2));
+    assert_eq!(crate::reclaim_stack(STACK..STACK + 1), 2);
+    ret.unregister().expect("unregister the return probe");
+}
+
+fn jal_offset(raw: u32) -> usize {
+    let insn = Insn::from_parcels(raw as u16, (raw >> 16) as u16).unwrap();
+    match decode(insn).action {
+        Action::Simulate(SimOp::Jal { offset, .. }) => offset as usize,
+        other => panic!("{raw:#010x} is not a jal: {other:?}"),
+    }
+}

@@ -34,8 +34,15 @@
 //! `rkprobes_detour_post` runs the post handlers on the instruction's
 //! result and resumes after the probe. The out-of-line copies run with
 //! interrupts masked; only a final `jal` back can be interrupted, and a
-//! detour's bytes never change once written (it is reused only for the same
-//! address), so an interrupted hart always comes back to the same code.
+//! detour's copies never change once written (it is reused only for the
+//! same address), so an interrupted hart always comes back to the same
+//! code.
+//!
+//! The one word that may change is the `jal` at `D + 8`: while a return
+//! probe is alone at the address (a function's entry) it leads to a third
+//! entry, `rkprobes_detour_fn_entry`, whose way back restores only the
+//! registers a Rust call may change (`fn_restore!`). Both entries serve
+//! any point, so a hart that fetches either word is right.
 
 use super::insn::{code_bytes, Insn};
 
@@ -44,8 +51,10 @@ pub const DETOUR_SIZE: usize = 56;
 /// Where a detour keeps the address of its point cell (the library's
 /// `AtomicPtr` holding the point armed for it, or null).
 pub const CELL_AT: usize = 48;
+/// The detour's `jal` into the library before the instruction.
+pub const ENTRY_JAL_AT: usize = 8;
 /// `ra` after the detour's `jal` into the common entry.
-pub const RET_OFFSET: usize = 12;
+pub const RET_OFFSET: usize = ENTRY_JAL_AT + 4;
 /// `ra` after the `jal` into the post entry, once the copy at `STEP_AT`
 /// has run.
 pub const POST_RET_OFFSET: usize = 48;
@@ -83,6 +92,10 @@ pub struct Entries {
     pub pre: usize,
     /// After the copy at `STEP_AT` (`rkprobes_detour_post_entry`).
     pub post: usize,
+    /// Before the instruction, for a detour at a function's entry made
+    /// for a return probe (`rkprobes_detour_fn_entry`): its hit may skip
+    /// restoring the registers a Rust call keeps.
+    pub func: usize,
 }
 
 /// The bytes of the detour at `detour` for `insn` at `addr`, entering the
@@ -113,7 +126,7 @@ pub fn code(
     let words = [
         ADDI_SP_SP_MINUS_FRAME,
         SD_RA_8_SP,
-        jal(1, detour + 8, entries.pre)?,
+        jal(1, detour + ENTRY_JAL_AT, entries.pre)?,
         copy,
         CSRSI_SSTATUS_SIE,
         jal(0, detour + 20, back)?,
@@ -130,7 +143,7 @@ pub fn code(
 }
 
 /// The point cell of the detour at `detour`, read from the detour itself
-/// (its bytes never change once written).
+/// (the cell's word never changes once written).
 ///
 /// # Safety
 /// `detour` must be the start of a detour written by `code`, with the
@@ -150,11 +163,12 @@ pub fn jump_to(addr: usize, detour: usize) -> Option<Insn> {
 }
 
 /// The assembly of one entry from a detour into the library: `$entry`
-/// (saves `t0`), `$saved` (where a stub continues, `t0` saved) and the
-/// Rust function `$target(&mut TrapFrame)` it calls.
+/// (saves `t0`), `$saved` (where a stub continues, `t0` saved), the Rust
+/// function `$target(&mut TrapFrame)` it calls and `$restore`, the way
+/// back (`full_restore!` or `fn_restore!`).
 #[cfg(target_arch = "riscv64")]
 macro_rules! detour_entry_asm {
-    ($entry:literal, $saved:literal, $target:literal) => {
+    ($entry:literal, $saved:literal, $target:literal, $restore:expr) => {
         concat!(
             r#"
     .pushsection .text.rkprobes.detour, "ax", @progbits
@@ -206,11 +220,9 @@ macro_rules! detour_entry_asm {
     csrw    sepc, t0
     ld      t0, 33*8(sp)
     csrw    sstatus, t0
-    .irp i, 1,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
-    ld      x\i, \i*8(sp)
-    .endr
-    ld      sp, 2*8(sp)
-    sret
+"#,
+            $restore,
+            r#"
     .size "#,
             $entry,
             r#", . - "#,
@@ -222,17 +234,61 @@ macro_rules! detour_entry_asm {
     };
 }
 
+/// Every register back from the frame, a handler's changes included.
+#[cfg(target_arch = "riscv64")]
+macro_rules! full_restore {
+    () => {
+        r#"
+    .irp i, 1,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    ld      x\i, \i*8(sp)
+    .endr
+    ld      sp, 2*8(sp)
+    sret
+"#
+    };
+}
+
+/// At a function's entry, when the Rust side returned 0: only the
+/// registers a Rust call may change (`ra`, `t0`-`t6`, `a0`-`a7`) and `sp`
+/// come back from the frame; `gp`, `tp` and `s0`-`s11` are still live,
+/// kept by the Rust code (so a handler's writes to them do not take
+/// effect there). Otherwise every register, as `full_restore!`.
+#[cfg(target_arch = "riscv64")]
+macro_rules! fn_restore {
+    () => {
+        concat!(
+            r#"
+    bnez    a0, 1f
+    .irp i, 1,5,6,7,10,11,12,13,14,15,16,17,28,29,30,31
+    ld      x\i, \i*8(sp)
+    .endr
+    ld      sp, 2*8(sp)
+    sret
+1:"#,
+            full_restore!()
+        )
+    };
+}
+
 #[cfg(target_arch = "riscv64")]
 core::arch::global_asm!(
     detour_entry_asm!(
         "rkprobes_detour_entry",
         "rkprobes_detour_entry_saved",
-        "rkprobes_detour_hit"
+        "rkprobes_detour_hit",
+        full_restore!()
     ),
     detour_entry_asm!(
         "rkprobes_detour_post_entry",
         "rkprobes_detour_post_entry_saved",
-        "rkprobes_detour_post"
+        "rkprobes_detour_post",
+        full_restore!()
+    ),
+    detour_entry_asm!(
+        "rkprobes_detour_fn_entry",
+        "rkprobes_detour_fn_entry_saved",
+        "rkprobes_detour_fn_hit",
+        fn_restore!()
     ),
     frame = const FRAME,
 );
@@ -278,12 +334,15 @@ pub fn entries_for(detour: usize, stubs: Option<Entries>) -> Entries {
         extern "C" {
             fn rkprobes_detour_entry();
             fn rkprobes_detour_post_entry();
+            fn rkprobes_detour_fn_entry();
         }
         let pre = rkprobes_detour_entry as *const () as usize;
         let post = rkprobes_detour_post_entry as *const () as usize;
+        let func = rkprobes_detour_fn_entry as *const () as usize;
         Entries {
-            pre: jal(1, detour + 8, pre).map_or(stubs.pre, |_| pre),
+            pre: jal(1, detour + ENTRY_JAL_AT, pre).map_or(stubs.pre, |_| pre),
             post: jal(1, detour + 44, post).map_or(stubs.post, |_| post),
+            func: jal(1, detour + ENTRY_JAL_AT, func).map_or(stubs.func, |_| func),
         }
     }
     #[cfg(not(target_arch = "riscv64"))]
@@ -301,18 +360,22 @@ pub fn common_entries() -> Entries {
         extern "C" {
             fn rkprobes_detour_entry_saved();
             fn rkprobes_detour_post_entry_saved();
+            fn rkprobes_detour_fn_entry_saved();
         }
         Entries {
             pre: rkprobes_detour_entry_saved as *const () as usize,
             post: rkprobes_detour_post_entry_saved as *const () as usize,
+            func: rkprobes_detour_fn_entry_saved as *const () as usize,
         }
     }
     #[cfg(not(target_arch = "riscv64"))]
     {
+        // Three addresses, so tests can tell where a `jal` leads.
         let entry = HOST_ENTRY.load(core::sync::atomic::Ordering::Relaxed);
         Entries {
             pre: entry,
-            post: entry,
+            post: entry + 4,
+            func: entry + 8,
         }
     }
 }
@@ -393,6 +456,7 @@ mod tests {
         let entries = Entries {
             pre: 0x8020_0100,
             post: 0x8020_0200,
+            func: 0x8020_0300,
         };
         let cell = 0x8040_0008;
         let c = code(insn(add), addr, d, entries, true, cell).unwrap();

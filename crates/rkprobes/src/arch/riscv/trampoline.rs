@@ -16,10 +16,11 @@
 //! `t0`, `t1` and `t2` are dead at a function return (caller-saved), so the
 //! stub may use them. The common trampoline saves a full `TrapFrame`, masks
 //! interrupts, calls `rkprobes_ret_handler(&mut TrapFrame) -> real return
-//! address`, restores the (possibly edited) registers the caller can still
-//! read and jumps there: no second trap. The registers a call clobbers by
-//! the calling convention (`ra`, `t0`-`t6`, `a2`-`a7`) are not restored: no
-//! caller reads them after a call, whatever a handler wrote there.
+//! address`, restores the (possibly edited) return value `a0`/`a1` and
+//! jumps there: no second trap. The caller's own registers (`gp`, `tp`,
+//! `s0`-`s11`) are still live: the handler is Rust code, which keeps
+//! them. The ones a call clobbers by the calling convention (`ra`,
+//! `t0`-`t6`, `a2`-`a7`) no caller reads after a call.
 
 use alloc::vec::Vec;
 
@@ -113,13 +114,12 @@ rkprobes_ret_trampoline:
     ld      t1, 33*8(sp)
     andi    t1, t1, 2
     csrs    sstatus, t1
-    /* x5 (t0) holds the target. What the caller may still rely on comes
-       back (a handler's change included): gp, tp, s0-s11 and the return
-       value a0/a1. The rest (ra, t0-t6, a2-a7) a call clobbers by the
-       calling convention, so no caller reads it. */
-    .irp i, 3,4,8,9,10,11,18,19,20,21,22,23,24,25,26,27
-    ld      x\i, \i*8(sp)
-    .endr
+    /* x5 (t0) holds the target. The return value comes back from the
+       frame, a handler's change included; gp, tp and s0-s11 are live
+       (kept by the Rust code); the rest (ra, t0-t6, a2-a7) a call
+       clobbers by the calling convention, so no caller reads it. */
+    ld      a0, 10*8(sp)
+    ld      a1, 11*8(sp)
     addi    sp, sp, 288
     jr      t0
     .size rkprobes_ret_trampoline, . - rkprobes_ret_trampoline
