@@ -394,8 +394,9 @@ pub struct MemoryStats {
     /// Bytes of executable slot memory in use: shared slots, return
     /// probes' stubs and every detour written (detours are never freed).
     pub slot_bytes: usize,
-    /// Bytes of bookkeeping: points, probes and their lists (handlers'
-    /// own captures not included), plus the fixed lookup table.
+    /// Bytes of bookkeeping: points, probes and their lists, return
+    /// probes' pools of calls in flight (handlers' own captures not
+    /// included), plus the fixed lookup table.
     pub bookkeeping_bytes: usize,
     /// Of `bookkeeping_bytes`, the fixed part allocated at `init`.
     pub fixed_bytes: usize,
@@ -425,11 +426,21 @@ pub fn memory_stats() -> MemoryStats {
         + 2 * size_of::<usize>()
         + 3 * size_of::<usize>()
         + size_of::<Arc<Probe>>();
+    // A return probe's calls in flight (its stub is in `slot_bytes`).
+    let call_pools: usize = reg
+        .probes
+        .values()
+        .filter_map(|p| p.ret.as_ref())
+        .map(|r| r.calls.bytes())
+        .sum();
     MemoryStats {
         points,
         probes,
         slot_bytes: reg.slots_in_use() * SLOT_SIZE + reg.detour_bytes(),
-        bookkeeping_bytes: fixed + points * size_of::<ProbePoint>() + probes * per_probe,
+        bookkeeping_bytes: fixed
+            + points * size_of::<ProbePoint>()
+            + probes * per_probe
+            + call_pools,
         fixed_bytes: fixed,
         detours_free: reg.detours_free(kp),
     }

@@ -25,24 +25,38 @@ pub(crate) struct Call {
     pub data: RetData,
 }
 
+/// What a return needs of its call, one cache line per call (no two harts
+/// write the same line for calls of their own; and a slot's address is
+/// one shift from its index).
 #[derive(Default)]
+#[repr(C, align(64))]
 struct Slot {
-    tag: AtomicU64,
-    /// The thread that made the call (0 where the owner has no threads):
-    /// its calls go when it exits, and a fork keeps only the forker's.
-    thread: AtomicU64,
     ret_addr: AtomicUsize,
     sp: AtomicUsize,
-    seq: AtomicU64,
-    // Atomic words, not a plain array handed out in place: the cold paths
-    // that free calls of ended threads (`reclaim`, `reclaim_thread`) are
-    // safe functions, and an OS passing them a live thread must not make
-    // this a data race.
+    // Atomic words, not a plain array: the cold paths that free calls of
+    // ended threads (`reclaim`, `reclaim_thread`) are safe functions, and
+    // an OS passing them a live thread must not make this a data race
+    // (a claimed slot's data is handed to its entry handler in place only
+    // before the call is published, when those paths do not look at it).
     data: [AtomicUsize; 4],
+}
+
+/// Who made a call, for pools whose calls are found by `sp` (uprobes').
+#[derive(Default)]
+struct Owner {
+    /// Whatever the pool's owner keeps per call (the uprobe's id).
+    tag: AtomicU64,
+    /// The thread that made the call: its calls go when it exits, and a
+    /// fork keeps only the forker's.
+    thread: AtomicU64,
+    /// Tells the newest of several calls with one `sp` (tail calls).
+    seq: AtomicU64,
 }
 
 pub(crate) struct CallPool {
     slots: Box<[Slot]>,
+    /// One per slot for a pool `with_owners`, else none.
+    owners: Box<[Owner]>,
     /// Word `i / 64` holds the bits `1 << (i % 64)` of slot `i`.
     masks: Box<[Masks]>,
     next_seq: AtomicU64,
@@ -84,8 +98,19 @@ fn lowest(mut bits: u64) -> usize {
 }
 
 impl CallPool {
-    /// A pool of `n` slots (at least one).
+    /// A pool of `n` slots (at least one) whose calls are found by index
+    /// (`returning`): a kernel return probe's.
     pub fn new(n: usize) -> Self {
+        Self::with(n, false)
+    }
+
+    /// A pool of `n` slots whose calls carry their owner (`fill`) and are
+    /// found by `sp` (`find`, `take`): a process's uretprobes.
+    pub fn with_owners(n: usize) -> Self {
+        Self::with(n, true)
+    }
+
+    fn with(n: usize, owners: bool) -> Self {
         let n = n.max(1);
         let words = n.div_ceil(64);
         let past_end = |w: usize| match n - w * 64 {
@@ -94,6 +119,9 @@ impl CallPool {
         };
         CallPool {
             slots: (0..n).map(|_| Slot::default()).collect(),
+            owners: (0..if owners { n } else { 0 })
+                .map(|_| Owner::default())
+                .collect(),
             masks: (0..words)
                 .map(|w| Masks {
                     taken: AtomicU64::new(past_end(w)),
@@ -106,6 +134,14 @@ impl CallPool {
 
     pub fn capacity(&self) -> usize {
         self.slots.len()
+    }
+
+    /// Bytes the pool holds.
+    pub fn bytes(&self) -> usize {
+        use core::mem::size_of;
+        self.slots.len() * size_of::<Slot>()
+            + self.owners.len() * size_of::<Owner>()
+            + self.masks.len() * size_of::<Masks>()
     }
 
     /// Claims a free slot for a call; `None` when the pool is full.
@@ -194,7 +230,7 @@ impl CallPool {
                     break; // never: ready bits are claimed slots
                 };
                 if slot.sp.load(Ordering::Relaxed) == sp {
-                    let seq = slot.seq.load(Ordering::Relaxed);
+                    let seq = self.owner(index, |o| o.seq.load(Ordering::Relaxed));
                     if best.as_ref().is_none_or(|&(_, s)| seq > s) {
                         let bit = 1 << i;
                         let at = At {
@@ -224,19 +260,29 @@ impl CallPool {
     /// Slot `i` and its bit, if the pool has one.
     #[inline(always)]
     fn at(&self, index: usize) -> Option<At<'_>> {
+        let slot = self.slots.get(index)?;
+        // SAFETY: there is a mask word for every 64 slots (`with`), and
+        // `index` is a slot's.
+        let masks = unsafe { self.masks.get_unchecked(index / 64) };
         Some(At {
-            slot: self.slots.get(index)?,
-            masks: self.masks.get(index / 64)?,
+            slot,
+            masks,
             bit: 1 << (index % 64),
             index,
         })
+    }
+
+    /// A word of slot `index`'s owner; 0 in a pool without owners.
+    #[inline(always)]
+    fn owner(&self, index: usize, word: impl Fn(&Owner) -> u64) -> u64 {
+        self.owners.get(index).map_or(0, word)
     }
 
     /// Takes the newest call entered with `sp`.
     pub fn take(&self, sp: usize) -> Option<Call> {
         let found = self.find(sp)?;
         let call = Call {
-            tag: found.at.slot.tag.load(Ordering::Relaxed),
+            tag: self.owner(found.at.index, |o| o.tag.load(Ordering::Relaxed)),
             ret_addr: found.ret_addr(),
             data: found.data(),
         };
@@ -257,19 +303,23 @@ impl CallPool {
     /// Frees the calls in flight whose stack pointer lies in `stack`
     /// (frames that will never return); returns how many.
     pub fn reclaim(&self, stack: &Range<usize>) -> usize {
-        self.release_where(|slot| stack.contains(&slot.sp.load(Ordering::Relaxed)))
+        self.release_where(|at| stack.contains(&at.slot.sp.load(Ordering::Relaxed)))
     }
 
     /// Frees the calls in flight of `thread`, which exited; returns how
-    /// many.
+    /// many. Only a pool `with_owners` knows its calls' threads.
     pub fn reclaim_thread(&self, thread: u64) -> usize {
-        self.release_where(|slot| slot.thread.load(Ordering::Relaxed) == thread)
+        self.release_where(|at| {
+            self.owners
+                .get(at.index)
+                .is_some_and(|o| o.thread.load(Ordering::Relaxed) == thread)
+        })
     }
 
-    fn release_where(&self, gone: impl Fn(&Slot) -> bool) -> usize {
+    fn release_where(&self, gone: impl Fn(&At<'_>) -> bool) -> usize {
         let mut n = 0;
         for at in self.ready_slots().filter_map(|i| self.at(i)) {
-            if gone(at.slot) {
+            if gone(&at) {
                 at.masks.release(at.bit);
                 n += 1;
             }
@@ -280,10 +330,10 @@ impl CallPool {
     /// A copy for a child forked by `thread`: its calls in flight (the
     /// child has no other thread to return the others').
     pub fn fork(&self, thread: u64) -> Self {
-        let copy = CallPool::new(self.capacity());
+        let copy = CallPool::with(self.capacity(), !self.owners.is_empty());
         copy.next_seq
             .store(self.next_seq.load(Ordering::Relaxed), Ordering::Relaxed);
-        let mine = |&i: &usize| self.slots[i].thread.load(Ordering::Relaxed) == thread;
+        let mine = |&i: &usize| self.owner(i, |o| o.thread.load(Ordering::Relaxed)) == thread;
         for i in self.ready_slots().filter(mine) {
             let (from, to) = (&self.slots[i], &copy.slots[i]);
             for (a, b) in [(&from.ret_addr, &to.ret_addr), (&from.sp, &to.sp)]
@@ -292,10 +342,12 @@ impl CallPool {
             {
                 b.store(a.load(Ordering::Relaxed), Ordering::Relaxed);
             }
-            for (a, b) in [(&from.tag, &to.tag), (&from.seq, &to.seq)] {
-                b.store(a.load(Ordering::Relaxed), Ordering::Relaxed);
+            if let (Some(from), Some(to)) = (self.owners.get(i), copy.owners.get(i)) {
+                for (a, b) in [(&from.tag, &to.tag), (&from.seq, &to.seq)] {
+                    b.store(a.load(Ordering::Relaxed), Ordering::Relaxed);
+                }
+                to.thread.store(thread, Ordering::Relaxed);
             }
-            to.thread.store(thread, Ordering::Relaxed);
             let (masks, bit) = (&copy.masks[i / 64], 1 << (i % 64));
             masks.taken.fetch_or(bit, Ordering::Relaxed);
             masks.ready.fetch_or(bit, Ordering::Release);
@@ -362,17 +414,13 @@ impl Claim<'_> {
 
     /// Puts the call in flight: entered with `sp`, returning to
     /// `ret_addr`, with the data its entry handler left in `data`. Its
-    /// return finds it by index (`returning`). For a pool whose calls
-    /// carry no tag or thread (the kernel's: both stay 0 from `new`);
-    /// `fill` for calls with them, found by `sp`.
+    /// return finds it by index (`returning`). For a pool without owners
+    /// (`new`); `fill` for one `with_owners`, whose calls are found by
+    /// `sp`.
     #[inline(always)]
     pub fn publish(self, sp: usize, ret_addr: usize) {
-        debug_assert_eq!(
-            (
-                self.slot().tag.load(Ordering::Relaxed),
-                self.slot().thread.load(Ordering::Relaxed)
-            ),
-            (0, 0),
+        debug_assert!(
+            self.pool.owners.is_empty(),
             "`publish` on a pool that `fill`s"
         );
         self.put(sp, ret_addr);
@@ -394,11 +442,17 @@ impl Claim<'_> {
     /// `data`, numbered so that `find` tells the newest of several calls
     /// with one `sp` (tail calls).
     pub fn fill(self, (tag, thread): (u64, u64), sp: usize, ret_addr: usize, data: &RetData) {
-        let seq = self.pool.next_seq.fetch_add(1, Ordering::Relaxed);
+        debug_assert!(
+            !self.pool.owners.is_empty(),
+            "`fill` on a pool without owners"
+        );
+        if let Some(owner) = self.pool.owners.get(self.index) {
+            let seq = self.pool.next_seq.fetch_add(1, Ordering::Relaxed);
+            owner.seq.store(seq, Ordering::Relaxed);
+            owner.tag.store(tag, Ordering::Relaxed);
+            owner.thread.store(thread, Ordering::Relaxed);
+        }
         let slot = self.slot();
-        slot.seq.store(seq, Ordering::Relaxed);
-        slot.tag.store(tag, Ordering::Relaxed);
-        slot.thread.store(thread, Ordering::Relaxed);
         for (d, v) in slot.data.iter().zip(data) {
             d.store(*v, Ordering::Relaxed);
         }
@@ -454,7 +508,7 @@ mod tests {
 
     #[test]
     fn newest_call_with_the_same_sp_returns_first() {
-        let p = CallPool::new(16);
+        let p = CallPool::with_owners(16);
         assert!(push(&p, 1, 0x100, 0xa, 1));
         assert!(push(&p, 2, 0x100, 0xb, 2));
         assert!(push(&p, 3, 0x200, 0xc, 3));
@@ -473,7 +527,7 @@ mod tests {
     /// never again, and its slot is reused.
     #[test]
     fn only_ready_calls_return() {
-        let p = CallPool::new(4);
+        let p = CallPool::with_owners(4);
         let claim = p.claim().unwrap();
         let a = claim.index();
         assert!(p.find(0x100).is_none() && p.find(0).is_none());
@@ -540,7 +594,7 @@ mod tests {
     #[test]
     fn pool_is_bounded_across_words() {
         for n in [1, 10, 63, 64, 65, 130] {
-            let p = CallPool::new(n);
+            let p = CallPool::with_owners(n);
             for i in 0..n {
                 assert!(push(&p, 1, 0x1000 + i, 0, 0), "slot {i} of {n}");
             }
@@ -555,7 +609,7 @@ mod tests {
 
     #[test]
     fn reclaim_frees_only_frames_in_the_stack() {
-        let p = CallPool::new(8);
+        let p = CallPool::with_owners(8);
         assert!(push(&p, 0, 0x100, 1, 0));
         assert!(push(&p, 0, 0x180, 2, 0));
         assert!(push(&p, 0, 0x900, 3, 0));

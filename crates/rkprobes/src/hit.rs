@@ -100,7 +100,7 @@ fn other_hit(hart: &HartState, point: &ProbePoint, tf: &mut TrapFrame, nested: b
 #[no_mangle]
 #[link_section = ".text.rkprobes"]
 pub(crate) extern "C" fn rkprobes_detour_hit(tf: &mut TrapFrame) {
-    jump_hit(tf);
+    jump_hit::<false>(tf);
 }
 
 /// `rkprobes_detour_hit` for a detour made for return probes at a
@@ -112,13 +112,14 @@ pub(crate) extern "C" fn rkprobes_detour_hit(tf: &mut TrapFrame) {
 #[no_mangle]
 #[link_section = ".text.rkprobes"]
 pub(crate) extern "C" fn rkprobes_detour_fn_hit(tf: &mut TrapFrame) -> usize {
-    jump_hit(tf) as usize
+    jump_hit::<true>(tf) as usize
 }
 
 /// The body of both jump entries; `true` if every register must come
-/// back from the frame.
+/// back from the frame. `FN_ENTRY`: the function-entry way in, where a
+/// return probe alone is the expected point, tested first and inlined.
 #[inline(always)]
-fn jump_hit(tf: &mut TrapFrame) -> bool {
+fn jump_hit<const FN_ENTRY: bool>(tf: &mut TrapFrame) -> bool {
     let detour = tf.pc() - detour::RET_OFFSET;
     let Some(kp) = global::get() else {
         lost_detour(detour)
@@ -143,6 +144,9 @@ fn jump_hit(tf: &mut TrapFrame) -> bool {
     if nested {
         nested_jump_hit(hart, point, tf);
         return true;
+    }
+    if let (Fast::OneRet(one), true) = (&point.fast, FN_ENTRY) {
+        return ret_entry(hart, point, one, tf);
     }
     // The most common case on its own short path: one probe, one plain
     // pre handler, no post handler.
@@ -187,6 +191,12 @@ fn jump_hit(tf: &mut TrapFrame) -> bool {
 #[inline(never)]
 #[link_section = ".text.rkprobes"]
 fn ret_entry_hit(hart: &HartState, point: &ProbePoint, one: &OneRet, tf: &mut TrapFrame) -> bool {
+    ret_entry(hart, point, one, tf)
+}
+
+/// `ret_entry_hit`'s body; `false`: the light restore will do.
+#[inline(always)]
+fn ret_entry(hart: &HartState, point: &ProbePoint, one: &OneRet, tf: &mut TrapFrame) -> bool {
     if one.probe().is_enabled()
         && crate::retprobe::on_entry(one.probe(), one.ret(), tf) == PreAction::Skip
     {

@@ -158,6 +158,15 @@ impl Post {
             Post::Ret(f) => f(tf, data),
         }
     }
+
+    /// `call` for a return probe's return: its usual handler tested first.
+    #[inline(always)]
+    pub fn call_at_return(&self, tf: &mut TrapFrame, data: &RetData) {
+        if let Post::Ret(f) = self {
+            return f(tf, data);
+        }
+        self.call(tf, data)
+    }
 }
 
 /// One registered probe.

@@ -144,7 +144,7 @@ pub extern "C" fn rkprobes_ret_handler(tf: &mut TrapFrame) -> usize {
         } else if nested {
             probe.count_miss();
         } else {
-            post.call(tf, &data);
+            post.call_at_return(tf, &data);
         }
     }
     hart.leave(nested);

@@ -304,3 +304,23 @@ fn maxactive_out_of_range_is_refused() {
     assert_eq!(h.maxactive(), 300);
     h.unregister().expect("unregister");
 }
+
+/// A return probe's pool of calls in flight counts in the bookkeeping: a
+/// cache line per call, and a pair of mask words per 64 calls.
+#[test]
+fn call_pools_count_in_the_bookkeeping() {
+    let _g = exclusive();
+    let entry = os().addr("retprobe", 0);
+    let before = crate::memory_stats().bookkeeping_bytes;
+    let grown = |maxactive: usize| {
+        let h = Kprobe::function(entry)
+            .maxactive(maxactive)
+            .register()
+            .expect("register");
+        let bytes = crate::memory_stats().bookkeeping_bytes - before;
+        h.unregister().expect("unregister");
+        bytes
+    };
+    let (one, many) = (grown(1), grown(129));
+    assert_eq!(many - one, 128 * 64 + 2 * 16);
+}

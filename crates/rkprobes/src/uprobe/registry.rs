@@ -185,7 +185,7 @@ impl Uprobes {
             pid,
             path,
             slot_va,
-            instances: CallPool::new(super::MAX_INSTANCES),
+            instances: CallPool::with_owners(super::MAX_INSTANCES),
         });
         snap.procs.insert(pid, state.clone());
         Some(state)
