@@ -33,11 +33,12 @@ pub(crate) struct Call {
 struct Slot {
     ret_addr: AtomicUsize,
     sp: AtomicUsize,
-    // Atomic words, not a plain array: the cold paths that free calls of
-    // ended threads (`reclaim`, `reclaim_thread`) are safe functions, and
-    // an OS passing them a live thread must not make this a data race
-    // (a claimed slot's data is handed to its entry handler in place only
-    // before the call is published, when those paths do not look at it).
+    // Atomic words: a uretprobe pool's cold paths (`reclaim_thread`,
+    // `fork`) are safe functions, and an OS passing them a live thread
+    // must not make this a data race. A kernel pool hands a claimed slot's
+    // data to its entry handler in place (`Claim::data`) before the call
+    // is published; only `reclaim_stack`, an unsafe function, could free
+    // it under a live call.
     data: [AtomicUsize; 4],
 }
 

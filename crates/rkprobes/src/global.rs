@@ -103,8 +103,9 @@ fn init_with(
         // library through; the other half is shared slots (a breakpoint
         // probe's step) and return probes' stubs.
         let first = (slots.start + os.max_harts() * SLOT_SIZE).next_multiple_of(16);
+        let stubs_size = 3 * ENTRY_STUB_SIZE;
         let n_detours = match config.jump_probes {
-            true => slots.end.saturating_sub(first) / 2 / DETOUR_SIZE,
+            true => slots.end.saturating_sub(first + stubs_size) / 2 / DETOUR_SIZE,
             false => 0,
         };
         let detours = first..first + n_detours * DETOUR_SIZE;
@@ -125,7 +126,10 @@ fn init_with(
             os.sync_icache_all_harts();
             stubs
         });
-        let shared = stubs.func + ENTRY_STUB_SIZE..slots.end;
+        let shared = match detour_entry {
+            Some(_) => detours.end + stubs_size..slots.end,
+            None => detours.end..slots.end,
+        };
         Kprobes {
             os,
             hart_of,

@@ -71,6 +71,12 @@ fn breakpoint_hit(tf: &mut TrapFrame) -> bool {
 #[inline(never)]
 #[link_section = ".text.rkprobes"]
 fn other_hit(hart: &HartState, point: &ProbePoint, tf: &mut TrapFrame, nested: bool) {
+    // A function's entry with one return probe (most functions start with
+    // a compressed instruction: most return probes are hit here).
+    if let (Fast::OneRet(one), false) = (&point.fast, nested) {
+        ret_entry::<false>(hart, point, one, tf);
+        return;
+    }
     if nested {
         count_nested(point);
     } else if pre_handlers(point, tf) == PreAction::Skip {
@@ -108,7 +114,8 @@ pub(crate) extern "C" fn rkprobes_detour_hit(tf: &mut TrapFrame) {
 /// registers a Rust call may change need to come back from the frame: a
 /// return probe's entry, where the callee-saved ones are the caller's and
 /// an entry handler has no business changing them (documented on
-/// `entry`). Any other hit returns 1: every register comes back.
+/// `entry`; `OneRet::light`). Any other hit returns 1: every register
+/// comes back.
 #[no_mangle]
 #[link_section = ".text.rkprobes"]
 pub(crate) extern "C" fn rkprobes_detour_fn_hit(tf: &mut TrapFrame) -> usize {
@@ -146,7 +153,7 @@ fn jump_hit<const FN_ENTRY: bool>(tf: &mut TrapFrame) -> bool {
         return true;
     }
     if let (Fast::OneRet(one), true) = (&point.fast, FN_ENTRY) {
-        return ret_entry(hart, point, one, tf);
+        return ret_entry::<true>(hart, point, one, tf);
     }
     // The most common case on its own short path: one probe, one plain
     // pre handler, no post handler.
@@ -185,18 +192,26 @@ fn jump_hit<const FN_ENTRY: bool>(tf: &mut TrapFrame) -> bool {
     true
 }
 
-/// A jump hit at a function's entry with one return probe (an entry
-/// handler never skips, a return probe has no post handler here). Out of
-/// line: the instruction probes' short path keeps its registers.
+/// A hit (not nested) at a function's entry with one return probe, through
+/// a breakpoint or a detour (an entry handler never skips, a return probe
+/// has no post handler here). Out of line: the instruction probes' short
+/// paths keep their registers.
 #[inline(never)]
 #[link_section = ".text.rkprobes"]
 fn ret_entry_hit(hart: &HartState, point: &ProbePoint, one: &OneRet, tf: &mut TrapFrame) -> bool {
-    ret_entry(hart, point, one, tf)
+    ret_entry::<false>(hart, point, one, tf)
 }
 
-/// `ret_entry_hit`'s body; `false`: the light restore will do.
+/// `ret_entry_hit`'s body; `false`: the light restore will do (see
+/// `OneRet::light`). `JUMP`: a jump probe's hit, whose point always has a
+/// detour.
 #[inline(always)]
-fn ret_entry(hart: &HartState, point: &ProbePoint, one: &OneRet, tf: &mut TrapFrame) -> bool {
+fn ret_entry<const JUMP: bool>(
+    hart: &HartState,
+    point: &ProbePoint,
+    one: &OneRet,
+    tf: &mut TrapFrame,
+) -> bool {
     if one.probe().is_enabled()
         && crate::retprobe::on_entry(one.probe(), one.ret(), tf) == PreAction::Skip
     {
@@ -205,10 +220,19 @@ fn ret_entry(hart: &HartState, point: &ProbePoint, one: &OneRet, tf: &mut TrapFr
     }
     match &point.run {
         Run::Simulate(sim) => tf.sepc = sim.run(&mut tf.x),
-        Run::OutOfLine => detour::out_of_line(point.detour, &mut tf.sepc, &mut tf.sstatus),
+        // A compressed instruction's copy detour, or a jump probe's.
+        Run::OutOfLine if JUMP || point.detour != 0 => {
+            detour::out_of_line(point.detour, &mut tf.sepc, &mut tf.sstatus)
+        }
+        // A breakpoint probe without a detour: the hart stays inside
+        // until the slot's breakpoint.
+        Run::OutOfLine => {
+            step_slot(hart, point, tf, false);
+            return true;
+        }
     }
     hart.leave(false);
-    false
+    !one.light
 }
 
 /// A jump probe's copy at `STEP_AT` (run because a post handler must see

@@ -269,6 +269,11 @@ impl OnePre {
 pub(crate) struct OneRet {
     probe: *const Probe,
     ret: *const crate::retprobe::RetState,
+    /// A jump hit may leave the callee-saved registers live instead of
+    /// restoring them from the frame (`hit::rkprobes_detour_fn_hit`): its
+    /// entry handler is an `entry` one (documented to have no effect on
+    /// them) or none, and the instruction does not write one there.
+    pub light: bool,
 }
 
 // SAFETY: both point into a `Probe` (which is `Sync`) that the point owns
@@ -302,6 +307,8 @@ impl ProbePoint {
             [one] if one.ret.is_some() => Fast::OneRet(OneRet {
                 probe: Arc::as_ptr(one),
                 ret: one.ret.as_ref().map_or(core::ptr::null(), |r| r),
+                light: matches!(one.pre, None | Some(Pre::Entry(_)))
+                    && prepared.keeps_callee_saved(),
             }),
             [one] => match &one.pre {
                 Some(Pre::Fn(f)) if one.post.is_none() => Fast::OnePre(OnePre {
@@ -365,7 +372,8 @@ macro_rules! handler_setters {
         }
 
         /// Runs after the instruction, seeing its result; for `SyncFunc`,
-        /// at the function's return, seeing the return value (`a0`, `a1`).
+        /// at the function's return, seeing the return value (`a0`, `a1`;
+        /// its register writes take effect as for `ret`).
         pub fn post(mut self, f: impl Fn(&mut TrapFrame) + Send + Sync + 'static) -> Self {
             self.post = Some(Post::Fn(Box::new(f)));
             self
@@ -400,7 +408,9 @@ macro_rules! handler_setters {
             self
         }
 
-        /// Seed-style handlers, each behind its own mutex.
+        /// Seed-style handlers, each behind its own mutex (for
+        /// `SyncFunc`, the post handler's register writes take effect as
+        /// for `ret`).
         pub fn seed_handlers(mut self, pre: SeedHandler, post: Option<SeedHandler>) -> Self {
             self.pre = Some(Pre::Seed(pre));
             self.post = post.map(Post::Seed);

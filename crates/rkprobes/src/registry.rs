@@ -15,10 +15,10 @@ use crate::arch::current::{
 use crate::error::{Error, Result};
 use crate::global::Kprobes;
 use crate::hart;
-use crate::point::{Fast, Probe, ProbePoint};
+use crate::point::{Probe, ProbePoint};
 use crate::text;
 use alloc::boxed::Box;
-use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -40,12 +40,9 @@ pub(crate) struct Registry {
     max_points: usize,
     points: usize,
     /// Detours written so far, by probed address (kept for re-use: a
-    /// detour's copies never change, see `Kprobes::detours`).
+    /// detour never changes, see `Kprobes::detours`).
     detour_of: BTreeMap<usize, usize>,
     detours_written: usize,
-    /// Detours whose entry `jal` leads to the function-entry way in
-    /// (`Entries::func`); the others lead to `Entries::pre`.
-    detours_at_func: BTreeSet<usize>,
 }
 
 impl Registry {
@@ -61,7 +58,6 @@ impl Registry {
             points: 0,
             detour_of: BTreeMap::new(),
             detours_written: 0,
-            detours_at_func: BTreeSet::new(),
         }
     }
 
@@ -98,12 +94,19 @@ impl Registry {
         self.free_slots(ret.stub, stub_slots(ret.maxactive()));
     }
 
-    /// Frees the stubs of unregistered return probes with no call left.
-    pub fn reap(&mut self) {
+    /// Frees the stubs of unregistered return probes with no call left,
+    /// after a grace period: a return frees its call before its handler
+    /// runs (`rkprobes_ret_handler`), and reads the probe until it leaves
+    /// the hit path.
+    pub fn reap(&mut self, kp: &Kprobes) {
         let (done, live): (Vec<_>, Vec<_>) = core::mem::take(&mut self.zombies)
             .into_iter()
             .partition(|p| p.ret.as_ref().is_none_or(|r| r.in_flight() == 0));
         self.zombies = live;
+        if done.is_empty() {
+            return;
+        }
+        synchronize(kp);
         for p in done {
             if let Some(ret) = &p.ret {
                 self.free_stub(ret);
@@ -139,7 +142,19 @@ impl Registry {
     /// (and its info set) if it is new. `None`: a breakpoint probe that
     /// steps through a slot or simulates (jump probes off, a compressed
     /// instruction that is simulated, out of reach, the detour area full).
-    fn detour_for(&mut self, kp: &Kprobes, addr: usize, prepared: Prepared) -> Option<usize> {
+    ///
+    /// `for_returns`: the probes it is made for are all return probes, so
+    /// it enters the library through the function-entry way in
+    /// (`Entries::func`, see `hit::rkprobes_detour_fn_hit`), for good:
+    /// rewriting the 32-bit `jal` later could be fetched torn, and either
+    /// way in serves any point.
+    fn detour_for(
+        &mut self,
+        kp: &Kprobes,
+        addr: usize,
+        prepared: Prepared,
+        for_returns: bool,
+    ) -> Option<usize> {
         if !kp.jump_probes.load(Ordering::Relaxed)
             || (prepared.insn.is_compressed() && !prepared.needs_slot())
         {
@@ -156,7 +171,10 @@ impl Registry {
         let i = self.detours_written;
         let info = kp.detour_info.get(i)?;
         let d = kp.detours.start + i * DETOUR_SIZE;
-        let entries = detour::entries_for(d, kp.detour_entry);
+        let entries = match detour::entries_for(d, kp.detour_entry) {
+            e if for_returns => detour::Entries { pre: e.func, ..e },
+            e => e,
+        };
         let cell = kp.detour_cell(d)? as *const _ as usize;
         let code = detour::code(prepared.insn, addr, d, entries, prepared.needs_slot(), cell)?;
         kp.os.write_text(d, &code);
@@ -164,33 +182,6 @@ impl Registry {
         self.detour_of.insert(addr, d);
         self.detours_written += 1;
         Some(d)
-    }
-}
-
-impl Registry {
-    /// Points the entry `jal` of the jump probe's detour `d` at the way in
-    /// that suits its point: `func` for a return probe alone (its hit
-    /// leaves the callee-saved registers live instead of restoring them),
-    /// else `pre`. The one word changes in one store, and either way in
-    /// serves any point (`hit::rkprobes_detour_fn_hit`), so a hart that
-    /// still fetches the old word is right too; made visible before the
-    /// point is published, for speed only.
-    fn aim_detour(&mut self, kp: &Kprobes, d: usize, func: bool) {
-        if self.detours_at_func.contains(&d) == func {
-            return;
-        }
-        let entries = detour::entries_for(d, kp.detour_entry);
-        let target = if func { entries.func } else { entries.pre };
-        let Some(jal) = detour::jal(1, d + detour::ENTRY_JAL_AT, target) else {
-            return; // never: `detour_for` checked both are in reach
-        };
-        kp.os
-            .write_text(d + detour::ENTRY_JAL_AT, &jal.to_le_bytes());
-        kp.os.sync_icache_all_harts();
-        match func {
-            true => self.detours_at_func.insert(d),
-            false => self.detours_at_func.remove(&d),
-        };
     }
 }
 
@@ -270,19 +261,12 @@ fn synchronize(kp: &Kprobes) {
 
 /// Publishes `point` in the table and, for a jump probe, in its detour's
 /// cell; returns the point it replaces (see `Table::publish`).
-fn publish(
-    kp: &Kprobes,
-    reg: &mut Registry,
-    point: *mut ProbePoint,
-) -> core::result::Result<*mut ProbePoint, ()> {
-    // SAFETY: the caller passes a live point it owns.
-    let p = unsafe { &*point };
-    if p.jump().is_some() {
-        reg.aim_detour(kp, p.detour, matches!(p.fast, Fast::OneRet(_)));
-    }
+fn publish(kp: &Kprobes, point: *mut ProbePoint) -> core::result::Result<*mut ProbePoint, ()> {
     let old = kp.table.publish(point)?;
-    if p.detour != 0 {
-        kp.set_detour_point(p.detour, point);
+    // SAFETY: the caller passes a live point it owns.
+    let detour = unsafe { (*point).detour };
+    if detour != 0 {
+        kp.set_detour_point(detour, point);
     }
     Ok(old)
 }
@@ -347,8 +331,9 @@ pub(crate) fn install_many(
             continue;
         }
         let prepared = items[idxs[0]].1;
+        let returns = idxs.iter().all(|&i| items[i].0.ret.is_some());
         let detour = match reg.points < reg.max_points {
-            true => reg.detour_for(kp, addr, prepared).unwrap_or(0),
+            true => reg.detour_for(kp, addr, prepared, returns).unwrap_or(0),
             false => 0,
         };
         let slot = match (prepared.needs_slot(), detour) {
@@ -380,11 +365,11 @@ pub(crate) fn install_many(
     }
     for point in replacements {
         // Replacing an existing address cannot run out of buckets.
-        olds.push(publish(kp, reg, point).unwrap_or(core::ptr::null_mut()));
+        olds.push(publish(kp, point).unwrap_or(core::ptr::null_mut()));
     }
     let mut arm = Vec::new();
     for (point, idxs) in fresh {
-        if publish(kp, reg, point).is_ok() {
+        if publish(kp, point).is_ok() {
             // SAFETY: just published; only this registry frees it.
             let p = unsafe { &*point };
             let seq = match p.jump() {
@@ -456,7 +441,7 @@ pub(crate) fn remove_many(kp: &Kprobes, reg: &mut Registry, ids: &[u64]) -> Vec<
         } else {
             let point = ProbePoint::new(*addr, old.prepared, (old.slot, old.detour), rest.into());
             let point = Box::into_raw(Box::new(point));
-            olds.push(publish(kp, reg, point).unwrap_or(core::ptr::null_mut()));
+            olds.push(publish(kp, point).unwrap_or(core::ptr::null_mut()));
         }
     }
     // Before the grace period: a return handler checks this once inside
@@ -495,6 +480,6 @@ pub(crate) fn remove_many(kp: &Kprobes, reg: &mut Registry, ids: &[u64]) -> Vec<
             }
         }
     }
-    reg.reap();
+    reg.reap(kp);
     results
 }

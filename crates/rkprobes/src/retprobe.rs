@@ -165,7 +165,12 @@ fn lost_return(stub: usize, index: usize, sp: usize) -> ! {
 /// Releases the instances of calls whose frames lie in `stack` and will
 /// never return (their task exited or its stack is being freed). Returns
 /// how many were reclaimed.
-pub fn reclaim_stack(stack: Range<usize>) -> usize {
+///
+/// # Safety
+/// No call with a frame in `stack` may still return, or still be running
+/// its return probe's entry or return handler: a released slot is handed
+/// to the next call, whose entry handler writes its data in place.
+pub unsafe fn reclaim_stack(stack: Range<usize>) -> usize {
     let Some(kp) = global::get() else {
         return 0;
     };
@@ -180,7 +185,7 @@ pub fn reclaim_stack(stack: Range<usize>) -> usize {
     }
     // An unregistered probe whose last calls were these goes now, stub
     // and all.
-    reg.reap();
+    reg.reap(kp);
     n
 }
 

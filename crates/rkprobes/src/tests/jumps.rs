@@ -366,14 +366,13 @@ fn a_compressed_instruction_runs_its_copy_in_a_detour_without_a_second_trap() {
     assert_eq!(os().bytes(addr, 2), 0x4505u16.to_le_bytes());
 }
 
-/// A return probe alone at a 32-bit function entry: the detour's entry
-/// `jal` leads to the function-entry way in, whose hit diverts `ra` and
-/// asks for the light restore (0). With an instruction probe beside it,
-/// the `jal` is aimed back at the common way in and the same hit asks for
-/// every register (1); removing that probe aims it at the function way
-/// again.
+/// A detour made for a return probe (at a 32-bit function entry) enters
+/// through the function-entry way in, for good. Its hit asks for the
+/// light restore (0) only for one return probe with an `entry` handler:
+/// with an instruction probe beside it, or with a plain pre handler, every
+/// register comes back (1).
 #[test]
-fn a_return_probe_alone_enters_through_the_function_way_in() {
+fn a_detour_made_for_a_return_probe_enters_through_the_function_way_in() {
     let _g = exclusive();
     let _j = Jumps::on();
     let addr = os().func("wide_entry").addr;
@@ -400,30 +399,32 @@ fn a_return_probe_alone_enters_through_the_function_way_in() {
         tf.x[2] = STACK;
         detour::frame_status(&mut tf.sstatus);
         let full = crate::hit::rkprobes_detour_fn_hit(&mut tf);
-        (full, tf)
+        assert!(os().slot_area().contains(&tf.x[1]), "ra diverted");
+        assert_eq!(tf.sepc, d + IRQS_ON_AT, "to the copy");
+        full
     };
-    let (full, tf) = fn_hit();
-    assert_eq!(full, 0, "a return probe's entry: the light restore");
-    assert!(
-        os().slot_area().contains(&tf.x[1]),
-        "ra diverted to the stub"
-    );
-    assert_eq!(tf.sepc, d + IRQS_ON_AT);
-
+    assert_eq!(fn_hit(), 0, "one return probe: the light restore");
     let insn = Kprobe::at(addr).register().expect("register beside it");
-    assert_eq!(entry_target(), entries.pre);
-    let (full, tf) = fn_hit();
-    assert_eq!(full, 1, "another probe at the point: every register");
-    assert!(
-        os().slot_area().contains(&tf.x[1]),
-        "ra diverted to the stub"
-    );
+    assert_eq!(fn_hit(), 1, "another probe at the point: every register");
     insn.unregister().expect("unregister the instruction probe");
-    assert_eq!(entry_target(), entries.func);
-
-    assert_eq!((ret.hits(), ret.in_flight()), (2, 2));
-    assert_eq!(crate::reclaim_stack(STACK..STACK + 1), 2);
+    assert_eq!(entry_target(), entries.func, "the detour never changes");
+    assert_eq!(fn_hit(), 0);
+    assert_eq!((ret.hits(), ret.in_flight()), (3, 3));
+    // SAFETY: the played calls never return; no handler is running.
+    assert_eq!(unsafe { crate::reclaim_stack(STACK..STACK + 1) }, 3);
     ret.unregister().expect("unregister the return probe");
+
+    // A plain pre handler may change any register: the same detour, every
+    // register back.
+    let plain = Kprobe::function(addr)
+        .pre(|_| ())
+        .register()
+        .expect("register with a plain pre handler");
+    assert_eq!(detour_of(addr), d);
+    assert_eq!(fn_hit(), 1);
+    // SAFETY: as above.
+    assert_eq!(unsafe { crate::reclaim_stack(STACK..STACK + 1) }, 1);
+    plain.unregister().expect("unregister");
 }
 
 fn jal_offset(raw: u32) -> usize {

@@ -1,7 +1,7 @@
 //! `kretprobe` per hit with many return probes registered: 100 and every
 //! kernel function the library accepts (probes=1 is the hit row). The
 //! other functions get an entry and return probe with empty handlers; the
-//! row's own probe is on `bench_add`, measured as in `rows.rs`.
+//! row's own probe is on `bench_ret`, measured as in `rows.rs`.
 
 use super::measure::{Harts, N};
 use super::rows::hit_cost;
@@ -47,7 +47,7 @@ pub fn rows(floor: f64, report: &mut Report) {
         let probes = others.len() + 1;
         match hit_cost(
             &Rkprobes,
-            targets::ADD,
+            targets::RET,
             Handlers::EntryReturn,
             Harts::One,
             floor,

@@ -23,7 +23,7 @@ pub struct HitRow {
 /// `#` line instead of a row. Rows only rkprobes has live elsewhere:
 /// `async_row.rs` (async probes) and `user_rows.rs` (uprobes, with their
 /// own user-mode loop).
-pub const HIT_ROWS: [HitRow; 6] = [
+pub const HIT_ROWS: [HitRow; 7] = [
     HitRow {
         name: "kprobe_simulated",
         target: targets::BRANCH,
@@ -51,11 +51,18 @@ pub const HIT_ROWS: [HitRow; 6] = [
         target: targets::C_ADD,
         handlers: Handlers::Pre,
     },
-    // `bench_add`'s first instruction is its entry: entry and return of
-    // one call.
+    // `bench_ret`'s first instruction (an `add`, as `bench_add`'s) is its
+    // entry: entry and return of one call.
     HitRow {
         name: "kretprobe",
-        target: targets::ADD,
+        target: targets::RET,
+        handlers: Handlers::EntryReturn,
+    },
+    // The same on a function whose first instruction is compressed (as
+    // most are: `c.addi sp, -N`): the entry takes a breakpoint.
+    HitRow {
+        name: "kretprobe_bp",
+        target: targets::C_ADD,
         handlers: Handlers::EntryReturn,
     },
 ];

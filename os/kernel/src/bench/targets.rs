@@ -57,6 +57,11 @@ bench_fn!(bench_floor_base, bench_floor_base_at, "nop");
 bench_fn!(bench_branch, bench_branch_at, "bne a0, a1, 1f\n1:");
 // An `add`: stepped out of line by both libraries.
 bench_fn!(bench_add, bench_add_at, "add a0, a0, a1");
+// The same, for the return probe rows alone: rkprobes makes a jump
+// probe's detour for the kind of the first probe at an address (one for
+// return probes has a lighter way back), so they get a function no
+// instruction probe came to first.
+bench_fn!(bench_ret, bench_ret_at, "add a0, a0, a1");
 // The same two as compressed instructions: no room for a jump, so
 // rkprobes places a breakpoint (`c.ebreak`) there.
 bench_fn!(
@@ -103,6 +108,11 @@ pub const BRANCH: Target = Target {
 pub const ADD: Target = Target {
     func: bench_add,
     probe_at: || (&raw const bench_add_at) as usize,
+};
+
+pub const RET: Target = Target {
+    func: bench_ret,
+    probe_at: || (&raw const bench_ret_at) as usize,
 };
 
 pub const C_BRANCH: Target = Target {

@@ -172,7 +172,9 @@ fn run(hart: usize, thread: Arc<Thread>) {
         // The kernel functions it was in on its way out (the system call
         // that ended it) never return: calls in flight of their return
         // probes go.
-        rkprobes::reclaim_stack(thread.kernel_stack());
+        // SAFETY: the thread exited and is off every hart: nothing on its
+        // kernel stack runs again.
+        unsafe { rkprobes::reclaim_stack(thread.kernel_stack()) };
         // The last thread off its hart: no hart is on the page table, the
         // memory can go.
         if thread.process.unfinished.fetch_sub(1, Ordering::AcqRel) == 1 {

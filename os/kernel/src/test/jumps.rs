@@ -31,6 +31,54 @@ asm_case!(
 extern "C" {
     static kt_jump_ld_recover: u8;
 }
+// A function whose first instruction is 32-bit (a return probe's entry
+// through a detour), and a caller that keeps values in every callee-saved
+// register and `tp` across a call of it: returns the result, or
+// `usize::MAX` if any of them changed.
+asm_case!(
+    kt_jump_ret_add,
+    kt_jump_ret_add_at,
+    "",
+    ".option push\n.option norvc\nadd a0, a0, a1\n.option pop",
+    "ret"
+);
+core::arch::global_asm!(
+    ".pushsection .text.kt.kt_keep_sregs,\"ax\",@progbits",
+    ".globl kt_keep_sregs",
+    ".type kt_keep_sregs, @function",
+    ".p2align 2",
+    "kt_keep_sregs:",
+    "addi sp, sp, -128",
+    "sd ra, 0(sp)",
+    "sd tp, 104(sp)",
+    "sd a0, 112(sp)",
+    ".irp i, 0,1,2,3,4,5,6,7,8,9,10,11",
+    "sd s\\i, 8+8*\\i(sp)",
+    "addi s\\i, a0, 0x100+\\i",
+    ".endr",
+    "call kt_jump_ret_add",
+    "ld t2, 112(sp)",
+    ".irp i, 0,1,2,3,4,5,6,7,8,9,10,11",
+    "addi t0, t2, 0x100+\\i",
+    "bne t0, s\\i, 1f",
+    ".endr",
+    "ld t0, 104(sp)",
+    "beq t0, tp, 2f",
+    "1:",
+    "li a0, -1",
+    "2:",
+    ".irp i, 0,1,2,3,4,5,6,7,8,9,10,11",
+    "ld s\\i, 8+8*\\i(sp)",
+    ".endr",
+    "ld ra, 0(sp)",
+    "addi sp, sp, 128",
+    "ret",
+    ".size kt_keep_sregs, . - kt_keep_sregs",
+    ".popsection",
+);
+extern "C" {
+    fn kt_keep_sregs(a0: usize, a1: usize) -> usize;
+}
 
 const CALLS: u64 = 1000;
 const SSTATUS_SPIE: usize = 1 << 5;
@@ -45,7 +93,54 @@ pub fn tests() -> Vec<Test> {
             fault_in_copy
         ),
         Test::new("jumps::nested_jump_hit_counts_a_miss", nested),
+        Test::new(
+            "jumps::return_probe_through_a_detour_keeps_the_callers_registers",
+            return_keeps_registers
+        ),
     ]
+}
+
+/// A return probe on a function whose entry is a jump probe: the entry
+/// and return come back through the lighter restores (the detour's
+/// function-entry way in, the trampoline), which put back only what a
+/// call may change. The caller's callee-saved registers and `tp` survive,
+/// an argument the entry handler changes and a return value the return
+/// handler changes take effect.
+fn return_keeps_registers() -> TestResult {
+    static SEEN: AtomicU64 = AtomicU64::new(0);
+    SEEN.store(0, SeqCst);
+    // SAFETY: only the address of the asm label is taken.
+    let addr = at(unsafe { &kt_jump_ret_add_at });
+    let p = Kprobe::function(addr)
+        .entry(|tf, data| {
+            data[0] = tf.x[10];
+            tf.x[11] += 1000; // the second argument
+        })
+        .ret(|tf, data| {
+            if tf.ret() == data[0] + 2 + 1000 {
+                SEEN.fetch_add(1, SeqCst);
+            }
+            tf.x[10] += 1; // the return value
+        })
+        .register()
+        .map_err(|e| format!("{e}"))?;
+    let jump = rkprobes::probes().iter().any(|i| i.addr == addr && i.jump);
+    let mut wrong = 0;
+    for i in 0..CALLS as usize {
+        // SAFETY: C-ABI asm functions without memory access but their own
+        // stack frame.
+        let r = unsafe { kt_keep_sregs(i, 2) };
+        wrong += usize::from(r != i + 2 + 1000 + 1);
+    }
+    let (hits, in_flight) = (p.hits(), p.in_flight());
+    p.unregister().map_err(|e| format!("{e}"))?;
+    check!(jump);
+    check_eq!((wrong, hits, in_flight), (0, CALLS, 0));
+    check_eq!(SEEN.load(SeqCst), CALLS);
+    // And unprobed, as a check of the check.
+    // SAFETY: as above.
+    check_eq!(unsafe { kt_keep_sregs(7, 2) }, 9);
+    Ok(())
 }
 
 fn add(a: usize, b: usize) -> usize {

@@ -34,15 +34,14 @@
 //! `rkprobes_detour_post` runs the post handlers on the instruction's
 //! result and resumes after the probe. The out-of-line copies run with
 //! interrupts masked; only a final `jal` back can be interrupted, and a
-//! detour's copies never change once written (it is reused only for the
-//! same address), so an interrupted hart always comes back to the same
-//! code.
+//! detour never changes once written (it is reused only for the same
+//! address), so an interrupted hart always comes back to the same code.
 //!
-//! The one word that may change is the `jal` at `D + 8`: while a return
-//! probe is alone at the address (a function's entry) it leads to a third
-//! entry, `rkprobes_detour_fn_entry`, whose way back restores only the
-//! registers a Rust call may change (`fn_restore!`). Both entries serve
-//! any point, so a hart that fetches either word is right.
+//! A detour made for return probes (at a function's entry) enters through
+//! a third entry, `rkprobes_detour_fn_entry`, whose way back restores only
+//! the registers a Rust call may change (`fn_restore!`) when the hit says
+//! that will do. It serves any point: a hit that is not one return probe's
+//! entry asks for every register.
 
 use super::insn::{code_bytes, Insn};
 
@@ -85,7 +84,8 @@ pub fn jal(rd: u32, at: usize, target: usize) -> Option<u32> {
     Some(imm | (rd & 31) << 7 | 0x6f)
 }
 
-/// Where a detour's two `jal`s enter the library.
+/// Where a detour's two `jal`s enter the library (`func` is the `pre` of a
+/// detour made for return probes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Entries {
     /// Before the instruction (`rkprobes_detour_entry`).
@@ -143,7 +143,7 @@ pub fn code(
 }
 
 /// The point cell of the detour at `detour`, read from the detour itself
-/// (the cell's word never changes once written).
+/// (its bytes never change once written).
 ///
 /// # Safety
 /// `detour` must be the start of a detour written by `code`, with the

@@ -78,6 +78,19 @@ impl Prepared {
             Exec::OutOfLine => Run::OutOfLine,
         }
     }
+    /// Whether a hit leaves the registers a call keeps (`gp`, `tp`,
+    /// `s0`-`s11`) as they are in the frame: true unless a simulation
+    /// writes one (`auipc s0`, `jal s1`; only hand-written code does). A
+    /// copy run out of line writes live registers, not the frame.
+    pub fn keeps_callee_saved(&self) -> bool {
+        let rd = match self.exec {
+            Exec::Simulate(
+                SimOp::Auipc { rd, .. } | SimOp::Jal { rd, .. } | SimOp::Jalr { rd, .. },
+            ) => rd,
+            Exec::Simulate(SimOp::Branch { .. }) | Exec::OutOfLine => return true,
+        };
+        !matches!(rd.index(), 3 | 4 | 8 | 9 | 18..=27)
+    }
     /// Runs a simulated instruction found at `pc` on `tf`, pc included.
     #[inline(always)]
     pub fn simulate(&self, op: SimOp, pc: usize, tf: &mut TrapFrame) {
@@ -101,5 +114,39 @@ pub fn mask_irqs_on_return(tf: &mut TrapFrame) -> bool {
 pub fn restore_irqs(tf: &mut TrapFrame, was_enabled: bool) {
     if was_enabled {
         tf.sstatus |= SSTATUS_SPIE;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prepared(raw: u32) -> Prepared {
+        prepare(&raw.to_le_bytes()).expect("accepted")
+    }
+
+    /// Only a simulation that writes `gp`, `tp` or `s0`-`s11` in the frame
+    /// needs them restored.
+    #[test]
+    fn which_hits_keep_the_callee_saved_registers() {
+        let keeps = [
+            0x00b5_0533, // add a0, a0, a1 (out of line)
+            0x0000_0517, // auipc a0, 0
+            0x0100_00ef, // jal ra, +16
+            0x00b5_0463, // beq a0, a1, +8
+            0x0000_8067, // ret (jalr x0, 0(ra))
+        ];
+        for raw in keeps {
+            assert!(prepared(raw).keeps_callee_saved(), "{raw:#010x}");
+        }
+        let writes = [
+            0x0000_0417, // auipc s0, 0
+            0x0100_04ef, // jal s1, +16
+            0x0000_8d67, // jalr s10, 0(ra)
+            0x0000_0217, // auipc tp, 0
+        ];
+        for raw in writes {
+            assert!(!prepared(raw).keeps_callee_saved(), "{raw:#010x}");
+        }
     }
 }
