@@ -56,10 +56,16 @@ struct Owner {
 
 pub(crate) struct CallPool {
     slots: Box<[Slot]>,
-    /// One per slot for a pool `with_owners`, else none.
-    owners: Box<[Owner]>,
     /// Word `i / 64` holds the bits `1 << (i % 64)` of slot `i`.
     masks: Box<[Masks]>,
+    /// For a pool `with_owners` (else `None`: a return probe's pool is no
+    /// bigger for them).
+    owners: Option<Box<Owners>>,
+}
+
+struct Owners {
+    /// One per slot.
+    of: Box<[Owner]>,
     next_seq: AtomicU64,
 }
 
@@ -120,16 +126,18 @@ impl CallPool {
         };
         CallPool {
             slots: (0..n).map(|_| Slot::default()).collect(),
-            owners: (0..if owners { n } else { 0 })
-                .map(|_| Owner::default())
-                .collect(),
+            owners: owners.then(|| {
+                Box::new(Owners {
+                    of: (0..n).map(|_| Owner::default()).collect(),
+                    next_seq: AtomicU64::new(0),
+                })
+            }),
             masks: (0..words)
                 .map(|w| Masks {
                     taken: AtomicU64::new(past_end(w)),
                     ready: AtomicU64::new(0),
                 })
                 .collect(),
-            next_seq: AtomicU64::new(0),
         }
     }
 
@@ -141,7 +149,10 @@ impl CallPool {
     pub fn bytes(&self) -> usize {
         use core::mem::size_of;
         self.slots.len() * size_of::<Slot>()
-            + self.owners.len() * size_of::<Owner>()
+            + self
+                .owners
+                .as_ref()
+                .map_or(0, |o| size_of::<Owners>() + o.of.len() * size_of::<Owner>())
             + self.masks.len() * size_of::<Masks>()
     }
 
@@ -276,10 +287,16 @@ impl CallPool {
     /// A word of slot `index`'s owner; 0 in a pool without owners.
     #[inline(always)]
     fn owner(&self, index: usize, word: impl Fn(&Owner) -> u64) -> u64 {
-        self.owners.get(index).map_or(0, word)
+        self.owner_at(index).map_or(0, word)
+    }
+
+    #[inline(always)]
+    fn owner_at(&self, index: usize) -> Option<&Owner> {
+        self.owners.as_ref()?.of.get(index)
     }
 
     /// Takes the newest call entered with `sp`.
+    #[inline(always)]
     pub fn take(&self, sp: usize) -> Option<Call> {
         let found = self.find(sp)?;
         let call = Call {
@@ -311,8 +328,7 @@ impl CallPool {
     /// many. Only a pool `with_owners` knows its calls' threads.
     pub fn reclaim_thread(&self, thread: u64) -> usize {
         self.release_where(|at| {
-            self.owners
-                .get(at.index)
+            self.owner_at(at.index)
                 .is_some_and(|o| o.thread.load(Ordering::Relaxed) == thread)
         })
     }
@@ -331,9 +347,11 @@ impl CallPool {
     /// A copy for a child forked by `thread`: its calls in flight (the
     /// child has no other thread to return the others').
     pub fn fork(&self, thread: u64) -> Self {
-        let copy = CallPool::with(self.capacity(), !self.owners.is_empty());
-        copy.next_seq
-            .store(self.next_seq.load(Ordering::Relaxed), Ordering::Relaxed);
+        let copy = CallPool::with(self.capacity(), self.owners.is_some());
+        if let (Some(from), Some(to)) = (&self.owners, &copy.owners) {
+            to.next_seq
+                .store(from.next_seq.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
         let mine = |&i: &usize| self.owner(i, |o| o.thread.load(Ordering::Relaxed)) == thread;
         for i in self.ready_slots().filter(mine) {
             let (from, to) = (&self.slots[i], &copy.slots[i]);
@@ -343,7 +361,7 @@ impl CallPool {
             {
                 b.store(a.load(Ordering::Relaxed), Ordering::Relaxed);
             }
-            if let (Some(from), Some(to)) = (self.owners.get(i), copy.owners.get(i)) {
+            if let (Some(from), Some(to)) = (self.owner_at(i), copy.owner_at(i)) {
                 for (a, b) in [(&from.tag, &to.tag), (&from.seq, &to.seq)] {
                     b.store(a.load(Ordering::Relaxed), Ordering::Relaxed);
                 }
@@ -421,7 +439,7 @@ impl Claim<'_> {
     #[inline(always)]
     pub fn publish(self, sp: usize, ret_addr: usize) {
         debug_assert!(
-            self.pool.owners.is_empty(),
+            self.pool.owners.is_none(),
             "`publish` on a pool that `fill`s"
         );
         self.put(sp, ret_addr);
@@ -442,13 +460,15 @@ impl Claim<'_> {
     /// `publish` for a call of `thread` (`tag`: the owner's word), with
     /// `data`, numbered so that `find` tells the newest of several calls
     /// with one `sp` (tail calls).
+    #[inline(always)]
     pub fn fill(self, (tag, thread): (u64, u64), sp: usize, ret_addr: usize, data: &RetData) {
         debug_assert!(
-            !self.pool.owners.is_empty(),
+            self.pool.owners.is_some(),
             "`fill` on a pool without owners"
         );
-        if let Some(owner) = self.pool.owners.get(self.index) {
-            let seq = self.pool.next_seq.fetch_add(1, Ordering::Relaxed);
+        if let Some(owners) = &self.pool.owners {
+            let owner = &owners.of[self.index];
+            let seq = owners.next_seq.fetch_add(1, Ordering::Relaxed);
             owner.seq.store(seq, Ordering::Relaxed);
             owner.tag.store(tag, Ordering::Relaxed);
             owner.thread.store(thread, Ordering::Relaxed);
