@@ -426,10 +426,12 @@ pub fn memory_stats() -> MemoryStats {
         + 2 * size_of::<usize>()
         + 3 * size_of::<usize>()
         + size_of::<Arc<Probe>>();
-    // A return probe's calls in flight (its stub is in `slot_bytes`).
+    // Return probes' calls in flight, unregistered ones' with calls left
+    // included (their stubs are in `slot_bytes`).
     let call_pools: usize = reg
         .probes
         .values()
+        .chain(reg.zombies())
         .filter_map(|p| p.ret.as_ref())
         .map(|r| r.calls.bytes())
         .sum();

@@ -192,17 +192,19 @@ fn jump_hit<const FN_ENTRY: bool>(tf: &mut TrapFrame) -> bool {
     true
 }
 
-/// A hit (not nested) at a function's entry with one return probe, through
-/// a breakpoint or a detour (an entry handler never skips, a return probe
-/// has no post handler here). Out of line: the instruction probes' short
-/// paths keep their registers.
+/// A jump hit (not nested) at a function's entry with one return probe,
+/// through the common way in (a detour first made for an instruction
+/// probe, or for several kinds at once). Out of line: the instruction
+/// probes' short path keeps its registers.
 #[inline(never)]
 #[link_section = ".text.rkprobes"]
 fn ret_entry_hit(hart: &HartState, point: &ProbePoint, one: &OneRet, tf: &mut TrapFrame) -> bool {
     ret_entry::<false>(hart, point, one, tf)
 }
 
-/// `ret_entry_hit`'s body; `false`: the light restore will do (see
+/// The entry of a return probe alone at its point, through a breakpoint
+/// or a detour (an entry handler never skips; a return probe has no post
+/// handler here). `false`: the light restore will do (see
 /// `OneRet::light`). `JUMP`: a jump probe's hit, whose point always has a
 /// detour.
 #[inline(always)]

@@ -382,10 +382,11 @@ macro_rules! handler_setters {
         /// Entry handler of a return probe: sees the arguments, may cancel
         /// the return probe for this call, and may leave data for the
         /// return handler of the same call. Sets the type to `SyncFunc`.
-        /// What it writes to the arguments and the other registers a call
-        /// may clobber takes effect; at a jump probe (a 32-bit first
-        /// instruction) with no other probe beside it, the caller's own
-        /// registers (`gp`, `tp`, `s0`-`s11`) come back as they were.
+        /// What it writes to the arguments, `sp`, `ra` and the other
+        /// registers a call may clobber takes effect; its writes to the
+        /// caller's own registers (`gp`, `tp`, `s0`-`s11`) may not (a
+        /// detour made for return probes leaves them live): do not write
+        /// them.
         pub fn entry<R: Into<EntryAction>>(
             mut self,
             f: impl Fn(&mut TrapFrame, &mut RetData) -> R + Send + Sync + 'static,

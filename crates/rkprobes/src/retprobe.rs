@@ -58,6 +58,7 @@ pub(crate) fn on_entry(probe: &Probe, ret: &RetState, tf: &mut TrapFrame) -> Pre
                 return cancel(call);
             }
         }
+        // No entry handler: the return handler sees zeros.
         None => {
             call.data();
         }
@@ -78,6 +79,7 @@ fn missed(probe: &Probe) -> PreAction {
     PreAction::Continue
 }
 
+/// The entry handler cancelled: no return probe for this call.
 #[cold]
 #[inline(never)]
 #[link_section = ".text.rkprobes"]
@@ -139,9 +141,9 @@ pub extern "C" fn rkprobes_ret_handler(tf: &mut TrapFrame) -> usize {
     // `registered` is read after the fence in `enter`: `remove_many`
     // clears it before its grace period, so no handler runs after
     // `unregister` returned (nothing else hangs on this load: relaxed).
-    if let (Some(post), true) = (&probe.post, probe.registered.load(Ordering::Relaxed)) {
-        if !probe.is_enabled() {
-        } else if nested {
+    let live = probe.registered.load(Ordering::Relaxed) && probe.is_enabled();
+    if let (Some(post), true) = (&probe.post, live) {
+        if nested {
             probe.count_miss();
         } else {
             post.call_at_return(tf, &data);
@@ -164,7 +166,8 @@ fn lost_return(stub: usize, index: usize, sp: usize) -> ! {
 
 /// Releases the instances of calls whose frames lie in `stack` and will
 /// never return (their task exited or its stack is being freed). Returns
-/// how many were reclaimed.
+/// how many were reclaimed: 0 also when called from inside a handler,
+/// where the registry is refused (the OS calls it from its scheduler).
 ///
 /// # Safety
 /// No call with a frame in `stack` may still return, or still be running

@@ -151,6 +151,59 @@ fn reclaimed_last_call_frees_the_zombie_stub() {
     other.unregister().expect("unregister the other");
 }
 
+/// A return frees its call before its handler runs and reads the probe
+/// until it leaves the hit path: freeing an unregistered probe whose last
+/// call is gone waits for every hart inside (here a fake hart that
+/// entered, as such a return would have, before the call went).
+#[test]
+fn a_zombie_is_freed_only_after_harts_inside_left() {
+    let _g = exclusive();
+    let entry = os().addr("retprobe", 0);
+    let h = Kprobe::function(entry).register().expect("register");
+    let back = enter(entry).x[RA];
+    unregister_id(h.id()).expect("unregister");
+    assert_eq!(h.in_flight(), 1, "a zombie with its call in flight");
+    let (inside, leave) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let (i, l) = (inside.clone(), leave.clone());
+    let hart = std::thread::spawn(move || {
+        let hart = crate::global::get().unwrap().hart();
+        let nested = hart.enter();
+        i.store(true, Ordering::SeqCst);
+        while !l.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+        hart.leave(nested);
+    });
+    wait_for("the fake hart inside", || inside.load(Ordering::SeqCst));
+    let done = Arc::new(AtomicBool::new(false));
+    let d = done.clone();
+    let reaper = std::thread::spawn(move || {
+        // SAFETY: the played call never returns; no handler is running.
+        let n = unsafe { crate::reclaim_stack(STACK - 0x100..STACK + 0x100) };
+        d.store(true, Ordering::SeqCst);
+        n
+    });
+    wait_for("the call released", || h.in_flight() == 0);
+    // (The reaper holds the registry meanwhile: nothing else registers.)
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(
+        !done.load(Ordering::SeqCst),
+        "freed while a hart was inside"
+    );
+    leave.store(true, Ordering::SeqCst);
+    hart.join().unwrap();
+    assert_eq!(reaper.join().unwrap(), 1);
+    // Freed now: the next return probe gets the stub.
+    let other = Kprobe::function(entry).register().expect("register again");
+    assert_eq!(enter(entry).x[RA], back);
+    let (to, _) = ret(back, 0);
+    assert_eq!(to, CALLER);
+    other.unregister().expect("unregister the other");
+}
+
 /// `unregister` returns once no hart can be in the probe: a return that
 /// comes in while it waits for another hart must not run the return
 /// handler after `unregister` has returned.
