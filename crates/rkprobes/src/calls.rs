@@ -171,7 +171,7 @@ impl CallPool {
 
     #[inline(always)]
     fn claim_first(&self) -> Option<usize> {
-        // SAFETY: a pool has a slot at least, so a mask word (`new`).
+        // SAFETY: a pool has a slot at least, so a mask word (`with`).
         let masks = unsafe { self.masks.get_unchecked(0) };
         let cur = masks.taken.load(Ordering::Relaxed);
         if cur == u64::MAX {
