@@ -36,7 +36,7 @@ struct Slot {
     // Atomic words: a uretprobe pool's cold paths (`reclaim_thread`,
     // `fork`) are safe functions, and an OS passing them a live thread
     // must not make this a data race. A kernel pool hands a claimed slot's
-    // data to its entry handler in place (`Claim::data`) before the call
+    // data to its entry handler in place (`Claim::zeroed_data`) before the call
     // is published; only `reclaim_stack`, an unsafe function, could free
     // it under a live call.
     data: [AtomicUsize; 4],
@@ -380,8 +380,6 @@ struct At<'a> {
     slot: &'a Slot,
     masks: &'a Masks,
     bit: u64,
-    // Only the tests ask a found call for it.
-    #[cfg_attr(not(test), allow(dead_code))]
     index: usize,
 }
 
@@ -415,10 +413,11 @@ impl Claim<'_> {
         masks.release(1 << (self.index % 64));
     }
 
-    /// The call's data, zeroed, for its entry handler to fill in place
-    /// (`publish` then hands it to the return).
+    /// The call's data, zeroed (again on every call of this), for its
+    /// entry handler to fill in place (`publish` then hands it to the
+    /// return).
     #[inline(always)]
-    pub fn data(&mut self) -> &mut RetData {
+    pub fn zeroed_data(&mut self) -> &mut RetData {
         let data = &self.slot().data;
         for d in data {
             d.store(0, Ordering::Relaxed);
@@ -575,15 +574,15 @@ mod tests {
         let p = CallPool::new(2);
         let mut c = p.claim().unwrap();
         let i = c.index();
-        *c.data() = [1, 2, 3, 4];
+        *c.zeroed_data() = [1, 2, 3, 4];
         c.publish(0x100, 0xa);
         let found = p.returning(i, 0x100).expect("in flight");
         assert_eq!(found.data(), [1, 2, 3, 4]);
         found.release();
         let mut again = p.claim().unwrap();
         assert_eq!(again.index(), i, "the same slot");
-        assert_eq!(*again.data(), [0; 4]);
-        again.data()[3] = 9;
+        assert_eq!(*again.zeroed_data(), [0; 4]);
+        again.zeroed_data()[3] = 9;
         again.publish(0x200, 0xb);
         assert_eq!(p.returning(i, 0x200).map(|f| f.data()), Some([0, 0, 0, 9]));
     }
@@ -599,7 +598,7 @@ mod tests {
         let i = last.index();
         assert_eq!(i, 65, "slots are claimed from the lowest");
         assert!(p.returning(i, 0x100).is_none(), "claimed, not published");
-        last.data()[0] = 7;
+        last.zeroed_data()[0] = 7;
         last.publish(0x100, 0xabc);
         assert!(p.returning(i, 0x200).is_none(), "another sp");
         let found = p.returning(i, 0x100).expect("in flight");

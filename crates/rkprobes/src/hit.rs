@@ -171,8 +171,9 @@ fn jump_hit<const FN_ENTRY: bool>(tf: &mut TrapFrame) -> bool {
         hart.leave(false);
         return true;
     }
-    // A function's entry with one return probe: its own short path (an
-    // entry handler never skips, a return probe has no post handler here).
+    // A return probe alone, through the common way in (a detour first
+    // made for an instruction probe): out of line, or the return entry
+    // inlined here would cost the short path above its registers.
     if let Fast::OneRet(one) = &point.fast {
         return ret_entry_hit(hart, point, one, tf);
     }
@@ -192,19 +193,16 @@ fn jump_hit<const FN_ENTRY: bool>(tf: &mut TrapFrame) -> bool {
     true
 }
 
-/// A jump hit (not nested) at a function's entry with one return probe,
-/// through the common way in (a detour first made for an instruction
-/// probe, or for several kinds at once). Out of line: the instruction
-/// probes' short path keeps its registers.
+/// `ret_entry` out of line, for `jump_hit`'s common way in.
 #[inline(never)]
 #[link_section = ".text.rkprobes"]
 fn ret_entry_hit(hart: &HartState, point: &ProbePoint, one: &OneRet, tf: &mut TrapFrame) -> bool {
-    ret_entry::<false>(hart, point, one, tf)
+    ret_entry::<true>(hart, point, one, tf)
 }
 
 /// The entry of a return probe alone at its point, through a breakpoint
-/// or a detour (an entry handler never skips; a return probe has no post
-/// handler here). `false`: the light restore will do (see
+/// (`other_hit`) or a detour (`jump_hit`) (an entry handler never skips;
+/// a return probe has no post handler here). `false`: the light restore will do (see
 /// `OneRet::light`). `JUMP`: a jump probe's hit, whose point always has a
 /// detour.
 #[inline(always)]
@@ -309,8 +307,8 @@ fn lost_detour(detour: usize) -> ! {
     panic!("rkprobes: entered a detour that was never written ({detour:#x})")
 }
 
-/// The pre handlers of `point` (not nested) off the short path; one
-/// instruction probe and one return probe kept short.
+/// The pre handlers of `point` (not nested) off the short paths; one
+/// instruction probe kept short.
 #[inline(always)]
 fn pre_handlers(point: &ProbePoint, tf: &mut TrapFrame) -> PreAction {
     match &point.fast {
@@ -328,10 +326,8 @@ fn pre_handlers(point: &ProbePoint, tf: &mut TrapFrame) -> PreAction {
                 None => PreAction::Continue,
             }
         }
-        Fast::OneRet(one) => match one.probe().is_enabled() {
-            true => crate::retprobe::on_entry(one.probe(), one.ret(), tf),
-            false => PreAction::Continue,
-        },
+        // Both callers take a lone return probe first (`ret_entry`).
+        Fast::OneRet(_) => unreachable!("a lone return probe takes ret_entry"),
         Fast::Many => run_pre(point, tf),
     }
 }

@@ -304,14 +304,14 @@ impl ProbePoint {
         probes: Box<[Arc<Probe>]>,
     ) -> Self {
         let fast = match &*probes {
-            [one] if one.ret.is_some() => Fast::OneRet(OneRet {
-                probe: Arc::as_ptr(one),
-                ret: one.ret.as_ref().map_or(core::ptr::null(), |r| r),
-                light: matches!(one.pre, None | Some(Pre::Entry(_)))
-                    && prepared.keeps_callee_saved(),
-            }),
-            [one] => match &one.pre {
-                Some(Pre::Fn(f)) if one.post.is_none() => Fast::OnePre(OnePre {
+            [one] => match (&one.ret, &one.pre) {
+                (Some(ret), pre) => Fast::OneRet(OneRet {
+                    probe: Arc::as_ptr(one),
+                    ret,
+                    light: matches!(pre, None | Some(Pre::Entry(_)))
+                        && prepared.keeps_callee_saved(),
+                }),
+                (None, Some(Pre::Fn(f))) if one.post.is_none() => Fast::OnePre(OnePre {
                     probe: Arc::as_ptr(one),
                     data: f.data(),
                     call: f.code,

@@ -171,10 +171,10 @@ impl Registry {
         let i = self.detours_written;
         let info = kp.detour_info.get(i)?;
         let d = kp.detours.start + i * DETOUR_SIZE;
-        let entries = match detour::entries_for(d, kp.detour_entry) {
-            e if for_returns => detour::Entries { pre: e.func, ..e },
-            e => e,
-        };
+        let mut entries = detour::entries_for(d, kp.detour_entry);
+        if for_returns {
+            entries.pre = entries.func;
+        }
         let cell = kp.detour_cell(d)? as *const _ as usize;
         let code = detour::code(prepared.insn, addr, d, entries, prepared.needs_slot(), cell)?;
         kp.os.write_text(d, &code);
@@ -440,8 +440,7 @@ pub(crate) fn remove_many(kp: &Kprobes, reg: &mut Registry, ids: &[u64]) -> Vec<
             emptied.push((*addr, old.detour, old.own_slot()));
         } else {
             let point = ProbePoint::new(*addr, old.prepared, (old.slot, old.detour), rest.into());
-            let point = Box::into_raw(Box::new(point));
-            olds.push(publish(kp, point).unwrap_or(core::ptr::null_mut()));
+            olds.push(publish(kp, Box::into_raw(Box::new(point))).unwrap_or(core::ptr::null_mut()));
         }
     }
     // Before the grace period: a return handler checks this once inside

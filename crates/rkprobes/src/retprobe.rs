@@ -54,13 +54,13 @@ pub(crate) fn on_entry(probe: &Probe, ret: &RetState, tf: &mut TrapFrame) -> Pre
     match &probe.pre {
         // The usual entry handler, and none, kept short.
         Some(Pre::Entry(f)) => {
-            if f(tf, call.data()) == EntryAction::Cancel {
+            if f(tf, call.zeroed_data()) == EntryAction::Cancel {
                 return cancel(call);
             }
         }
         // No entry handler: the return handler sees zeros.
         None => {
-            call.data();
+            call.zeroed_data();
         }
         Some(pre) => return other_entry(pre, call, ret.stub, tf),
     }
@@ -93,7 +93,7 @@ fn cancel(call: Claim<'_>) -> PreAction {
 #[inline(never)]
 #[link_section = ".text.rkprobes"]
 fn other_entry(pre: &Pre, mut call: Claim<'_>, stub: usize, tf: &mut TrapFrame) -> PreAction {
-    let (action, entry) = pre.call(tf, call.data());
+    let (action, entry) = pre.call(tf, call.zeroed_data());
     if entry == EntryAction::Cancel {
         call.cancel();
         return action;

@@ -102,6 +102,7 @@ pub const FUNCTIONS: &[(&str, &[Op])] = &[
     ("rkprobes::api::Kprobe::pre::{{closure}}", STANDARD),
     ("foreign", FOREIGN_BREAKPOINTS),
     ("wide_entry", WIDE_ENTRY),
+    ("wide_entry_insn_first", WIDE_ENTRY),
     (BLACKLISTED, STANDARD),
 ];
 

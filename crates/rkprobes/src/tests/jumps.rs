@@ -53,15 +53,21 @@ fn detour_of(addr: usize) -> usize {
     }
 }
 
-/// A hit as the detour's entry saves it: pc = the detour's return address,
-/// sstatus as live at the probe.
-fn detour_hit(d: usize, sstatus: usize) -> TrapFrame {
+/// A frame as the detour's entry saves it: pc = the detour's return
+/// address, sstatus as live at the probe.
+fn detour_frame(d: usize, sstatus: usize) -> TrapFrame {
     let mut tf = TrapFrame {
         sepc: d + RET_OFFSET,
         sstatus,
         ..TrapFrame::default()
     };
     detour::frame_status(&mut tf.sstatus);
+    tf
+}
+
+/// A hit through the detour's common way in.
+fn detour_hit(d: usize, sstatus: usize) -> TrapFrame {
+    let mut tf = detour_frame(d, sstatus);
     rkprobes_detour_hit(&mut tf);
     tf
 }
@@ -390,14 +396,9 @@ fn a_detour_made_for_a_return_probe_enters_through_the_function_way_in() {
     assert_eq!(entry_target(), entries.func);
     const STACK: usize = 0x9100_0000;
     let fn_hit = || {
-        let mut tf = TrapFrame {
-            sepc: d + RET_OFFSET,
-            sstatus: SIE,
-            ..TrapFrame::default()
-        };
+        let mut tf = detour_frame(d, SIE);
         tf.x[1] = 0x8000_4321;
         tf.x[2] = STACK;
-        detour::frame_status(&mut tf.sstatus);
         let full = crate::hit::rkprobes_detour_fn_hit(&mut tf);
         assert!(os().slot_area().contains(&tf.x[1]), "ra diverted");
         assert_eq!(tf.sepc, d + IRQS_ON_AT, "to the copy");
@@ -425,6 +426,45 @@ fn a_detour_made_for_a_return_probe_enters_through_the_function_way_in() {
     // SAFETY: as above.
     assert_eq!(unsafe { crate::reclaim_stack(STACK..STACK + 1) }, 1);
     plain.unregister().expect("unregister");
+}
+
+/// A detour first made for an instruction probe keeps the common way in;
+/// a return probe there later is hit through the general path: its entry
+/// handler runs, `ra` goes to the stub, the copy runs.
+#[test]
+fn a_return_probe_on_an_instruction_probes_detour_takes_the_common_way_in() {
+    let _g = exclusive();
+    let _j = Jumps::on();
+    let addr = os().func("wide_entry_insn_first").addr;
+    Kprobe::at(addr)
+        .register()
+        .expect("register the instruction probe")
+        .unregister()
+        .expect("unregister it");
+    let entries = Arc::new(AtomicUsize::new(0));
+    let e = entries.clone();
+    let ret = Kprobe::function(addr)
+        .entry(move |_, _| {
+            e.fetch_add(1, Ordering::Relaxed);
+        })
+        .register()
+        .expect("register the return probe");
+    let d = detour_of(addr);
+    let at = d + detour::ENTRY_JAL_AT;
+    assert_eq!(
+        at.wrapping_add(jal_offset(word(at))),
+        detour::common_entries().pre
+    );
+    const STACK: usize = 0x9200_0000;
+    let mut tf = detour_frame(d, SIE);
+    tf.x[2] = STACK;
+    rkprobes_detour_hit(&mut tf);
+    assert!(os().slot_area().contains(&tf.x[1]), "ra diverted");
+    assert_eq!(tf.sepc, d + IRQS_ON_AT, "to the copy");
+    assert_eq!((entries.load(Ordering::Relaxed), ret.in_flight()), (1, 1));
+    // SAFETY: the played call never returns; no handler is running.
+    assert_eq!(unsafe { crate::reclaim_stack(STACK..STACK + 1) }, 1);
+    ret.unregister().expect("unregister the return probe");
 }
 
 fn jal_offset(raw: u32) -> usize {

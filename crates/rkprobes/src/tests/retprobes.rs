@@ -127,16 +127,23 @@ fn a_call_in_flight_outlives_unregister() {
     other.unregister().expect("unregister the other");
 }
 
+/// A return probe at `retprobe` unregistered with one call in flight
+/// (returning to `back`, with `sp` = `STACK`): (entry, handle, back).
+fn zombie_with_a_call() -> (usize, crate::ProbeHandle, usize) {
+    let entry = os().addr("retprobe", 0);
+    let h = Kprobe::function(entry).register().expect("register");
+    let back = enter(entry).x[RA];
+    unregister_id(h.id()).expect("unregister");
+    assert_eq!(h.in_flight(), 1, "a zombie with its call in flight");
+    (entry, h, back)
+}
+
 /// A frame that never returns (its task exited) is reclaimed; an
 /// unregistered probe whose last call it was goes with it, stub and all.
 #[test]
 fn reclaimed_last_call_frees_the_zombie_stub() {
     let _g = exclusive();
-    let entry = os().addr("retprobe", 0);
-    let h = Kprobe::function(entry).register().expect("register");
-    let back = enter(entry).x[RA];
-    unregister_id(h.id()).expect("unregister");
-    assert_eq!(h.in_flight(), 1);
+    let (entry, h, back) = zombie_with_a_call();
     // SAFETY: the played call never returns; no handler is running.
     unsafe {
         assert_eq!(crate::reclaim_stack(STACK + 0x100..STACK + 0x200), 0);
@@ -158,11 +165,7 @@ fn reclaimed_last_call_frees_the_zombie_stub() {
 #[test]
 fn a_zombie_is_freed_only_after_harts_inside_left() {
     let _g = exclusive();
-    let entry = os().addr("retprobe", 0);
-    let h = Kprobe::function(entry).register().expect("register");
-    let back = enter(entry).x[RA];
-    unregister_id(h.id()).expect("unregister");
-    assert_eq!(h.in_flight(), 1, "a zombie with its call in flight");
+    let (entry, h, back) = zombie_with_a_call();
     let (inside, leave) = (
         Arc::new(AtomicBool::new(false)),
         Arc::new(AtomicBool::new(false)),
