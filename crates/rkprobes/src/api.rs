@@ -327,6 +327,13 @@ pub struct ProbeInfo {
     /// Placed as a jump to a detour (a hit takes no trap), not as a
     /// breakpoint.
     pub jump: bool,
+    /// The address of the next instruction when the jump covers it too (a
+    /// compressed instruction's, see `arch/riscv/region.rs`): no other
+    /// probe can be placed there meanwhile (`Error::CoveredByJump`).
+    pub covers: Option<usize>,
+    /// The probed instruction (the original, whatever the text now holds
+    /// there), e.g. `c.addi`.
+    pub mnemonic: &'static str,
 }
 
 /// All registered probes, by id.
@@ -342,6 +349,7 @@ pub fn probes() -> Vec<ProbeInfo> {
 
 fn info(kp: &Kprobes, p: &Probe) -> ProbeInfo {
     use alloc::format;
+    let point = kp.table.lookup(p.addr);
     ProbeInfo {
         id: p.id,
         addr: p.addr,
@@ -356,10 +364,11 @@ fn info(kp: &Kprobes, p: &Probe) -> ProbeInfo {
         maxactive: p.ret.as_ref().map(|r| r.maxactive()),
         in_flight: p.ret.as_ref().map_or(0, |r| r.in_flight()),
         // The caller holds the registry, so the point cannot go away.
-        jump: kp
-            .table
-            .lookup(p.addr)
-            .is_some_and(|pt| pt.jump().is_some()),
+        jump: point.is_some_and(|pt| pt.jump().is_some()),
+        covers: point
+            .filter(|pt| pt.second.is_some())
+            .map(|pt| pt.addr + pt.prepared.len()),
+        mnemonic: point.map_or("", |pt| pt.prepared.mnemonic),
     }
 }
 

@@ -1,7 +1,7 @@
 //! The library's one global instance, created by `init`.
 
 use crate::arch::current::detour::{self, DETOUR_SIZE, ENTRY_STUB_SIZE};
-use crate::arch::current::{Prepared, SLOT_SIZE};
+use crate::arch::current::{insn::Insn, Prepared, SLOT_SIZE};
 use crate::error::{Error, Result};
 use crate::hart::HartState;
 use crate::os::KprobeOs;
@@ -43,9 +43,9 @@ pub(crate) struct Kprobes {
     /// The part of `slots` holding detours (jump probes), one per address,
     /// never reused for another address. Empty when jump probes are off.
     pub detours: Range<usize>,
-    /// Per detour: the probed address and its instruction, set once before
-    /// the detour can be reached.
-    pub detour_info: Box<[Once<(usize, Prepared)>]>,
+    /// Per detour: what it was written for, set once before the detour
+    /// can be reached.
+    pub detour_info: Box<[Once<DetourFor>]>,
     /// Per detour: the point published for its address while its `jal` is
     /// armed, else null. The detour holds its cell's address, so a jump
     /// hit finds its point with two loads (no table lookup).
@@ -56,8 +56,20 @@ pub(crate) struct Kprobes {
     pub detour_entry: Option<detour::Entries>,
     /// Whether new probe points may be jump probes (`set_jump_probes`).
     pub jump_probes: AtomicBool,
+    /// Whether a compressed instruction's jump may cover the next
+    /// instruction too (`KprobeOs::can_wait_harts_out_of`).
+    pub jumps_over_two: bool,
     pub registry: Mutex<Registry>,
     pub unowned: AtomicU64,
+}
+
+/// What a detour was written for: the probed address, its instruction
+/// and, for a jump over two instructions, the second one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct DetourFor {
+    pub addr: usize,
+    pub prepared: Prepared,
+    pub second: Option<Insn>,
 }
 
 static KPROBES: Once<Kprobes> = Once::new();
@@ -140,6 +152,7 @@ fn init_with(
                 .map(|_| AtomicPtr::new(core::ptr::null_mut()))
                 .collect(),
             jump_probes: AtomicBool::new(config.jump_probes),
+            jumps_over_two: os.can_wait_harts_out_of(),
             table: Table::new(config.max_points * 2),
             harts: (0..os.max_harts()).map(|_| HartState::default()).collect(),
             registry: Mutex::new(Registry::new(shared, config.max_points)),
@@ -225,7 +238,7 @@ impl Kprobes {
 
     /// The detour containing `addr` (its start) and what it was built for.
     #[inline(always)]
-    pub fn detour_at(&self, addr: usize) -> Option<(usize, &(usize, Prepared))> {
+    pub fn detour_at(&self, addr: usize) -> Option<(usize, &DetourFor)> {
         let i = self.detour_index(addr)?;
         let info = self.detour_info.get(i)?.get()?;
         Some((self.detours.start + i * DETOUR_SIZE, info))

@@ -8,7 +8,8 @@
 //! lives in a preallocated array. Every function here sits in the
 //! `.text.rkprobes` section, which the OS blacklists.
 
-use crate::arch::current::{self as arch, detour, simulate::Bound, Exec, Run, TrapFrame};
+use crate::arch::current::detour::{self, CopyFault};
+use crate::arch::current::{self as arch, simulate::Bound, Exec, Run, TrapFrame};
 use crate::global::{self, Kprobes};
 use crate::hart::{HartState, Step};
 use crate::point::{Fast, OnePre, OneRet, Pre, PreAction, ProbePoint};
@@ -254,7 +255,7 @@ pub(crate) extern "C" fn rkprobes_detour_post(tf: &mut TrapFrame) {
     // has been since `begin_step`.
     let point = unsafe { &*step.point };
     arch::restore_irqs(tf, step.irqs_were_on);
-    tf.set_pc(point.addr + point.prepared.len());
+    tf.set_pc(point.resume_after);
     if point.has_post && !step.nested {
         run_post(point, tf);
     }
@@ -288,12 +289,19 @@ fn removed_jump_probe(tf: &mut TrapFrame) {
     let Some(kp) = global::get() else {
         lost_detour(detour)
     };
-    let Some((_, &(addr, prepared))) = kp.detour_at(detour) else {
+    let Some((_, info)) = kp.detour_at(detour) else {
         lost_detour(detour)
     };
+    let (addr, prepared) = (info.addr, info.prepared);
     tf.set_pc(addr);
     match prepared.exec {
-        Exec::Simulate(op) => prepared.simulate(op, addr, tf),
+        Exec::Simulate(op) => {
+            prepared.simulate(op, addr, tf);
+            // A jump over two: the text after the first is the jump's.
+            if info.second.is_some() && tf.pc() == addr + prepared.len() {
+                tf.set_pc(detour + detour::SECOND_AT);
+            }
+        }
         Exec::OutOfLine => detour::out_of_line(detour, &mut tf.sepc, &mut tf.sstatus),
     }
 }
@@ -370,7 +378,7 @@ fn count_nested(point: &ProbePoint) {
 #[link_section = ".text.rkprobes"]
 fn skip(hart: &HartState, point: &ProbePoint, tf: &mut TrapFrame) {
     if tf.pc() == point.addr {
-        tf.set_pc(point.addr + point.prepared.len());
+        tf.set_pc(point.resume_after);
     }
     hart.leave(false);
 }
@@ -488,7 +496,7 @@ fn finish_step(kp: &Kprobes, hart: &HartState, tf: &mut TrapFrame) -> bool {
         return false;
     }
     arch::restore_irqs(tf, step.irqs_were_on);
-    tf.set_pc(point.addr + point.prepared.len());
+    tf.set_pc(point.resume_after);
     if point.has_post && !step.nested {
         run_post(point, tf);
     }
@@ -580,7 +588,10 @@ pub fn unowned_breakpoints() -> u64 {
 /// hart faulted while stepping a probe's slot, the step is abandoned, the
 /// frame's pc is set back to the probe's address (where the fault is then
 /// reported, and where execution restarts if the OS fixes the fault up) and
-/// that address is returned.
+/// that address is returned. A fault in the copy of the instruction after
+/// a compressed one whose jump covers it too is reported at that
+/// instruction's address, but the pc stays in the copy (the text there
+/// starts with the jump's upper half).
 pub fn kprobes_fault_handler(tf: &mut TrapFrame) -> Option<usize> {
     let kp = global::get()?;
     if !kp.slots.contains(&tf.pc()) {
@@ -588,11 +599,18 @@ pub fn kprobes_fault_handler(tf: &mut TrapFrame) -> Option<usize> {
     }
     // A jump probe's copy, run without a trap: nothing to end but the
     // interrupt state to put back.
-    if let Some((d, &(addr, _))) = kp.detour_at(tf.pc()) {
-        if let Some(irqs_were_on) = detour::fault_in_copy(tf.pc() - d) {
-            arch::restore_irqs(tf, irqs_were_on);
-            tf.set_pc(addr);
-            return Some(addr);
+    if let Some((d, info)) = kp.detour_at(tf.pc()) {
+        match detour::fault_in_copy(tf.pc() - d) {
+            Some(CopyFault::Probed { irqs_were_on }) => {
+                arch::restore_irqs(tf, irqs_were_on);
+                tf.set_pc(info.addr);
+                return Some(info.addr);
+            }
+            // The second instruction of a jump over two: reported at its
+            // address, but restarted from its copy (its own bytes start
+            // with the jump's).
+            Some(CopyFault::Second) => return Some(info.addr + info.prepared.len()),
+            None => {}
         }
     }
     let hart = kp.hart();

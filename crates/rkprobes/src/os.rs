@@ -79,6 +79,30 @@ pub trait KprobeOs: Sync {
     /// hit path (`.text.rkprobes` sections), anything marked no-probe.
     fn is_blacklisted(&self, addr: usize) -> bool;
 
+    /// Whether this OS implements `wait_harts_out_of`. If it does, a
+    /// compressed instruction may get a jump probe (no trap per hit) that
+    /// covers the start of the next instruction too. Default: no (such
+    /// instructions keep a breakpoint).
+    ///
+    /// Say yes only if, besides, kernel code is entered only at function
+    /// starts, symbols of the symbol table, return addresses and through
+    /// each function's own direct branches: no unwinder landing pads, no
+    /// fault fix-up addresses that are not symbols. The library checks
+    /// the direct branches and refuses functions with indirect jumps.
+    fn can_wait_harts_out_of(&self) -> bool {
+        false
+    }
+
+    /// Returns once no other hart is stopped with its pc in `range`: none
+    /// interrupted there (a trap in progress returns into it) and no task
+    /// switched out there. Harts that run on get there no more: the
+    /// library has put a breakpoint in front. For example: interrupt every
+    /// other hart until each was interrupted outside `range`; with kernel
+    /// preemption, also wait until no preempted task's pc is in it (Linux
+    /// waits for an RCU-tasks grace period). Called with the library's
+    /// registry lock held, never from the hit path.
+    fn wait_harts_out_of(&self, _range: Range<usize>) {}
+
     /// Called while waiting for other harts to leave a probe.
     fn relax(&self) {
         core::hint::spin_loop();

@@ -3,7 +3,7 @@
 //! removing a probe at an address publishes a new point and retires the old
 //! one after a grace period.
 
-use crate::arch::current::{Prepared, Run, TrapFrame};
+use crate::arch::current::{insn::Insn, Prepared, Run, TrapFrame};
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -213,6 +213,13 @@ pub(crate) struct ProbePoint {
     pub slot: usize,
     /// The detour a jump probe's `jal` leads to, 0 for a breakpoint probe.
     pub detour: usize,
+    /// The instruction after a compressed one that its jump covers too
+    /// (`arch/riscv/region.rs`): its copy in the detour runs instead.
+    pub second: Option<Insn>,
+    /// Where a hart goes on after the probed instruction (a handler's
+    /// skip, a post handler's return): after it, or the copy of the
+    /// second instruction its jump covers.
+    pub resume_after: usize,
     pub probes: Box<[Arc<Probe>]>,
     /// Which pre-handler path a hit takes, known when the point is built.
     pub fast: Fast,
@@ -296,11 +303,23 @@ impl OneRet {
     }
 }
 
+/// Where a point's instruction runs (see `ProbePoint`'s fields).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Placement {
+    pub slot: usize,
+    pub detour: usize,
+    pub second: Option<Insn>,
+}
+
 impl ProbePoint {
     pub fn new(
         addr: usize,
         prepared: Prepared,
-        (slot, detour): (usize, usize),
+        Placement {
+            slot,
+            detour,
+            second,
+        }: Placement,
         probes: Box<[Arc<Probe>]>,
     ) -> Self {
         let fast = match &*probes {
@@ -321,23 +340,43 @@ impl ProbePoint {
             _ => Fast::Many,
         };
         let has_post = probes.iter().any(|p| p.ret.is_none() && p.post.is_some());
+        let after = addr + prepared.len();
+        let resume_after = match second {
+            Some(_) => detour + crate::arch::current::detour::SECOND_AT,
+            None => after,
+        };
+        let run = match prepared.at(addr) {
+            // A simulated instruction goes on to the second one's copy.
+            Run::Simulate(sim) => Run::Simulate(sim.redirect(after, resume_after)),
+            run => run,
+        };
         ProbePoint {
             addr,
             prepared,
-            run: prepared.at(addr),
+            run,
             slot,
             detour,
+            second,
+            resume_after,
             probes,
             fast,
             has_post,
         }
     }
 
+    pub fn placement(&self) -> Placement {
+        Placement {
+            slot: self.slot,
+            detour: self.detour,
+            second: self.second,
+        }
+    }
+
     /// The `jal` to its detour that a jump probe puts at `addr`; `None`
     /// for a breakpoint probe (a compressed instruction's detour holds
-    /// only its copies).
-    pub fn jump(&self) -> Option<crate::arch::current::insn::Insn> {
-        (self.detour != 0 && !self.prepared.insn.is_compressed())
+    /// only its copies, unless its jump covers a second instruction).
+    pub fn jump(&self) -> Option<Insn> {
+        (self.detour != 0 && (!self.prepared.insn.is_compressed() || self.second.is_some()))
             .then(|| crate::arch::current::detour::jump_to(self.addr, self.detour))
             .flatten()
     }

@@ -6,6 +6,7 @@
 //! - remove: restore the original bytes, unpublish, wait until no hart can
 //!   be in the point's handlers or slot, then free point and slot.
 
+use crate::arch::current::insn::Insn;
 use crate::arch::current::{
     self as arch,
     detour::{self, DETOUR_SIZE},
@@ -13,9 +14,9 @@ use crate::arch::current::{
     Prepared, SLOT_SIZE,
 };
 use crate::error::{Error, Result};
-use crate::global::Kprobes;
+use crate::global::{DetourFor, Kprobes};
 use crate::hart;
-use crate::point::{Probe, ProbePoint};
+use crate::point::{Placement, Probe, ProbePoint};
 use crate::text;
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
@@ -141,7 +142,8 @@ impl Registry {
     /// compressed instruction run out of line (see `detour::code`), written
     /// (and its info set) if it is new. `None`: a breakpoint probe that
     /// steps through a slot or simulates (jump probes off, a compressed
-    /// instruction that is simulated, out of reach, the detour area full).
+    /// instruction that is simulated and covers no `second`, out of reach,
+    /// the detour area full).
     ///
     /// `for_returns`: the probes it is made for are all return probes, so
     /// it enters the library through the function-entry way in
@@ -153,18 +155,24 @@ impl Registry {
         kp: &Kprobes,
         addr: usize,
         prepared: Prepared,
+        second: Option<Insn>,
         for_returns: bool,
     ) -> Option<usize> {
         if !kp.jump_probes.load(Ordering::Relaxed)
-            || (prepared.insn.is_compressed() && !prepared.needs_slot())
+            || (prepared.insn.is_compressed() && !prepared.needs_slot() && second.is_none())
         {
             return None;
         }
-        // Re-used only for the same instruction: the text at `addr` may
+        let wanted = DetourFor {
+            addr,
+            prepared,
+            second,
+        };
+        // Re-used only for the same instructions: the text at `addr` may
         // have been rewritten since (code loaded anew, a JIT). An outdated
         // detour is left as it is, for a hart that may still be in it.
         if let Some(&d) = self.detour_of.get(&addr) {
-            if kp.detour_at(d).is_some_and(|(_, info)| info.1 == prepared) {
+            if kp.detour_at(d).is_some_and(|(_, info)| *info == wanted) {
                 return Some(d);
             }
         }
@@ -176,13 +184,56 @@ impl Registry {
             entries.pre = entries.func;
         }
         let cell = kp.detour_cell(d)? as *const _ as usize;
-        let code = detour::code(prepared.insn, addr, d, entries, prepared.needs_slot(), cell)?;
+        let out_of_line = prepared.needs_slot();
+        let code = detour::code(prepared.insn, addr, d, entries, out_of_line, cell, second)?;
         kp.os.write_text(d, &code);
-        info.call_once(|| (addr, prepared));
+        info.call_once(|| wanted);
         self.detour_of.insert(addr, d);
         self.detours_written += 1;
         Some(d)
     }
+}
+
+/// The original instruction at `at`: a probe's, where one sits (the text
+/// holds its breakpoint or jump), else the text's.
+fn original_insn(kp: &Kprobes, at: usize) -> Option<Insn> {
+    if let Some(point) = kp.table.lookup(at) {
+        return Some(point.prepared.insn);
+    }
+    // The second instruction a jump over two covers (its first parcel is
+    // the jump's).
+    let before = at.checked_sub(arch::INSN_ALIGN)?;
+    if let Some(second) = kp.table.lookup(before).and_then(|p| p.second) {
+        return Some(second);
+    }
+    let n = arch::insn_len_at(&text::read(at, 2))?;
+    Insn::from_bytes(&text::read(at, n))
+}
+
+/// The instruction after the compressed one at `addr` that its jump may
+/// cover too (`arch/riscv/region.rs`), if the OS can make that safe and
+/// no probe sits there or is being placed there (`placing`).
+fn second_for(
+    kp: &Kprobes,
+    addr: usize,
+    prepared: &Prepared,
+    placing: impl Fn(usize) -> bool,
+) -> Option<Insn> {
+    if !kp.jumps_over_two || !prepared.insn.is_compressed() {
+        return None;
+    }
+    let next = addr + prepared.len();
+    // A symbol there may be entered from anywhere (a fix-up address).
+    if placing(next)
+        || kp.table.lookup(next).is_some()
+        || kp.os.symbol_at(next).is_some_and(|s| s.addr == next)
+    {
+        return None;
+    }
+    let func = kp.os.symbol_at(addr)?;
+    arch::region::second_for_jump(prepared, addr, func.addr..func.addr + func.size, |at| {
+        original_insn(kp, at)
+    })
 }
 
 /// Checks `addr` and decodes the instruction there. Changes nothing.
@@ -205,12 +256,22 @@ pub(crate) fn check_addr(kp: &Kprobes, addr: usize) -> Result<(Prepared, usize)>
         return Err(Error::Blacklisted { addr });
     }
     // Walk from the function's start; where a probe already sits, the text
-    // holds a breakpoint, so take the original instruction's length.
+    // holds a breakpoint or a jump, so take the original instructions.
     let mut at = func.addr;
     while at < addr {
-        let len = match kp.table.lookup(at) {
-            Some(point) => point.prepared.len(),
-            None => arch::insn_len_at(&text::read(at, 2)).unwrap_or(0),
+        let covers = kp
+            .table
+            .lookup(at)
+            .and_then(|p| Some((p.prepared.len(), p.second?)));
+        if let Some((first, _)) = covers.filter(|&(first, _)| at + first == addr) {
+            return Err(Error::CoveredByJump {
+                addr,
+                probe: addr - first,
+            });
+        }
+        let len = match covers {
+            Some((first, second)) => first + second.len(),
+            None => original_insn(kp, at).map_or(0, |i| i.len()),
         };
         if len == 0 {
             break;
@@ -286,8 +347,10 @@ fn retire_all(kp: &Kprobes, olds: Vec<*mut ProbePoint>) {
 }
 
 /// Writes the patch sequences of many points, with one sync of every hart
-/// per step instead of per point and step.
-fn patch_all(kp: &Kprobes, seqs: &[(usize, arch::breakpoint::PatchSeq)]) {
+/// per step instead of per point and step. After the first step, waits
+/// until no hart is stopped in any of `waits` (jumps over two
+/// instructions, whose `c.ebreak` the first step wrote).
+fn patch_all(kp: &Kprobes, seqs: &[(usize, arch::breakpoint::PatchSeq)], waits: &[Range<usize>]) {
     let steps = seqs.iter().map(|(_, s)| s.steps().len()).max().unwrap_or(0);
     for i in 0..steps {
         for (addr, seq) in seqs {
@@ -296,6 +359,11 @@ fn patch_all(kp: &Kprobes, seqs: &[(usize, arch::breakpoint::PatchSeq)]) {
             }
         }
         kp.os.sync_icache_all_harts();
+        if i == 0 {
+            waits
+                .iter()
+                .for_each(|r| kp.os.wait_harts_out_of(r.clone()));
+        }
     }
 }
 
@@ -322,18 +390,23 @@ pub(crate) fn install_many(
     let mut olds = Vec::new();
     let mut fresh: Vec<(*mut ProbePoint, Vec<usize>)> = Vec::new();
     let mut replacements = Vec::new();
-    for (addr, idxs) in by_addr(items.iter().map(|(p, _)| p.addr).enumerate()) {
+    let groups = by_addr(items.iter().map(|(p, _)| p.addr).enumerate());
+    let addrs: Vec<usize> = groups.keys().copied().collect();
+    for (addr, idxs) in groups {
         let group = idxs.iter().map(|&i| items[i].0.clone());
         if let Some(old) = kp.table.lookup(addr) {
             let probes: Vec<Arc<Probe>> = old.probes.iter().cloned().chain(group).collect();
-            let point = ProbePoint::new(addr, old.prepared, (old.slot, old.detour), probes.into());
+            let point = ProbePoint::new(addr, old.prepared, old.placement(), probes.into());
             replacements.push(Box::into_raw(Box::new(point)));
             continue;
         }
         let prepared = items[idxs[0]].1;
         let returns = idxs.iter().all(|&i| items[i].0.ret.is_some());
+        let second = second_for(kp, addr, &prepared, |a| addrs.contains(&a));
         let detour = match reg.points < reg.max_points {
-            true => reg.detour_for(kp, addr, prepared, returns).unwrap_or(0),
+            true => reg
+                .detour_for(kp, addr, prepared, second, returns)
+                .unwrap_or(0),
             false => 0,
         };
         let slot = match (prepared.needs_slot(), detour) {
@@ -349,12 +422,12 @@ pub(crate) fn install_many(
         if slot != 0 && detour == 0 {
             kp.os.write_text(slot, &prepared.slot_code());
         }
-        let point = ProbePoint::new(
-            addr,
-            prepared,
-            (slot, detour),
-            group.collect::<Vec<_>>().into(),
-        );
+        let placement = Placement {
+            slot,
+            detour,
+            second: second.filter(|_| detour != 0),
+        };
+        let point = ProbePoint::new(addr, prepared, placement, group.collect::<Vec<_>>().into());
         reg.points += 1;
         fresh.push((Box::into_raw(Box::new(point)), idxs));
     }
@@ -368,13 +441,22 @@ pub(crate) fn install_many(
         olds.push(publish(kp, point).unwrap_or(core::ptr::null_mut()));
     }
     let mut arm = Vec::new();
+    let mut waits = Vec::new();
     for (point, idxs) in fresh {
         if publish(kp, point).is_ok() {
             // SAFETY: just published; only this registry frees it.
             let p = unsafe { &*point };
-            let seq = match p.jump() {
-                Some(jal) => arch::breakpoint::arm_with(p.prepared.insn, p.addr, jal),
-                None => arch::breakpoint::arm(p.prepared.insn, p.addr),
+            let seq = match (p.jump(), p.second) {
+                (Some(jal), Some(second)) => {
+                    let seq = arch::breakpoint::arm_over_two(p.prepared.insn, second, p.addr, jal);
+                    let next = p.addr + p.prepared.len();
+                    if seq.steps().len() > 1 {
+                        waits.push(next..next + second.len());
+                    }
+                    seq
+                }
+                (Some(jal), None) => arch::breakpoint::arm_with(p.prepared.insn, p.addr, jal),
+                (None, _) => arch::breakpoint::arm(p.prepared.insn, p.addr),
             };
             arm.push((p.addr, seq));
             continue;
@@ -391,7 +473,7 @@ pub(crate) fn install_many(
     // they belong to: a release store orders what came before it, not
     // what comes after (compiler and RVWMO may move a later store up).
     core::sync::atomic::fence(Ordering::SeqCst);
-    patch_all(kp, &arm);
+    patch_all(kp, &arm, &waits);
     for ((probe, _), result) in items.into_iter().zip(&results) {
         if result.is_ok() {
             reg.probes.insert(probe.id, probe);
@@ -432,14 +514,17 @@ pub(crate) fn remove_many(kp: &Kprobes, reg: &mut Registry, ids: &[u64]) -> Vec<
         let rest: Vec<Arc<Probe>> = old.probes.iter().filter(|p| !gone(p)).cloned().collect();
         if rest.is_empty() {
             // What `install_many` armed: the detour's `jal`, or a breakpoint.
-            let seq = match old.jump() {
-                Some(jal) => arch::breakpoint::disarm_from(old.prepared.insn, *addr, jal),
-                None => arch::breakpoint::disarm(old.prepared.insn, *addr),
+            let seq = match (old.jump(), old.second) {
+                (Some(jal), Some(second)) => {
+                    arch::breakpoint::disarm_over_two(old.prepared.insn, second, *addr, jal)
+                }
+                (Some(jal), None) => arch::breakpoint::disarm_from(old.prepared.insn, *addr, jal),
+                (None, _) => arch::breakpoint::disarm(old.prepared.insn, *addr),
             };
             disarm.push((*addr, seq));
             emptied.push((*addr, old.detour, old.own_slot()));
         } else {
-            let point = ProbePoint::new(*addr, old.prepared, (old.slot, old.detour), rest.into());
+            let point = ProbePoint::new(*addr, old.prepared, old.placement(), rest.into());
             olds.push(publish(kp, Box::into_raw(Box::new(point))).unwrap_or(core::ptr::null_mut()));
         }
     }
@@ -452,7 +537,7 @@ pub(crate) fn remove_many(kp: &Kprobes, reg: &mut Registry, ids: &[u64]) -> Vec<
     }
     // Original bytes back first, then unpublish: a hart that still traps
     // on an old breakpoint finds no point and re-runs the original.
-    patch_all(kp, &disarm);
+    patch_all(kp, &disarm, &[]);
     core::sync::atomic::fence(Ordering::SeqCst);
     for &(addr, detour, _) in &emptied {
         if detour != 0 {

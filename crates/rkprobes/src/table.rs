@@ -125,7 +125,12 @@ mod tests {
 
     fn point(addr: usize) -> *mut ProbePoint {
         let add = crate::arch::current::prepare(&0x00b5_0533u32.to_le_bytes()).unwrap();
-        Box::into_raw(Box::new(ProbePoint::new(addr, add, (0, 0), Box::new([]))))
+        Box::into_raw(Box::new(ProbePoint::new(
+            addr,
+            add,
+            Default::default(),
+            Box::new([]),
+        )))
     }
 
     fn found(t: &Table, addr: usize) -> Option<usize> {

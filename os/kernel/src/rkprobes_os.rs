@@ -42,6 +42,16 @@ impl KprobeOs for DemoOs {
         smp::sync_icache_all();
     }
 
+    /// This kernel can tell where every other hart was interrupted, and
+    /// never preempts kernel code (`smp::wait_harts_out_of`).
+    fn can_wait_harts_out_of(&self) -> bool {
+        true
+    }
+
+    fn wait_harts_out_of(&self, range: Range<usize>) {
+        smp::wait_harts_out_of(range);
+    }
+
     fn sync_icache_local(&self) {
         arch::fence_i();
     }

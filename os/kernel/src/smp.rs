@@ -90,10 +90,58 @@ pub fn ipi_others() {
     sbi_rt::send_ipi(sbi_rt::HartMask::from_mask_base(others_mask(), 0));
 }
 
-/// An IPI from `run_on_all`: it only wakes the hart; clear it.
-pub fn on_ipi() {
+/// An IPI from `run_on_all` (it only wakes the hart) or from
+/// `wait_harts_out_of` (is this hart outside the range?); clear it.
+/// `interrupted_pc`: where the hart was when the IPI came.
+pub fn on_ipi(interrupted_pc: usize) {
     // SAFETY: clears sip.SSIP, the pending bit of the interrupt being taken.
     unsafe { core::arch::asm!("csrc sip, {}", in(reg) SIE_SSIE) };
+    // Seqlock read of the request: an odd epoch is being written.
+    let epoch = OUT_EPOCH.load(Ordering::Acquire);
+    if epoch % 2 == 1 {
+        return;
+    }
+    let range = OUT_START.load(Ordering::Relaxed)..OUT_END.load(Ordering::Relaxed);
+    core::sync::atomic::fence(Ordering::Acquire);
+    if OUT_EPOCH.load(Ordering::Relaxed) == epoch && !range.contains(&interrupted_pc) {
+        OUT_SEEN[arch::hart_id()].store(epoch, Ordering::Release);
+    }
+}
+
+/// `wait_harts_out_of`'s request: the range, under a seqlock epoch (odd
+/// while written), and per hart the last epoch it was seen outside it.
+static OUT_EPOCH: AtomicUsize = AtomicUsize::new(0);
+static OUT_START: AtomicUsize = AtomicUsize::new(0);
+static OUT_END: AtomicUsize = AtomicUsize::new(0);
+static OUT_SEEN: [AtomicUsize; MAX_HARTS] = [const { AtomicUsize::new(0) }; MAX_HARTS];
+static OUT_LOCK: spin::Mutex<()> = spin::Mutex::new(());
+
+/// Returns once every other online hart has taken an IPI with its pc
+/// outside `range` (the hook rkprobes needs to cover two instructions with
+/// one jump). This kernel never preempts kernel code: a task switches out
+/// only where it calls the scheduler, so a hart is stopped with its pc in
+/// `range` only while an interrupt it took there is in progress. Once
+/// back, it runs on (rkprobes has put a breakpoint in front, so it does
+/// not come back) and is seen outside at a later IPI.
+pub fn wait_harts_out_of(range: core::ops::Range<usize>) {
+    let _one_at_a_time = OUT_LOCK.lock();
+    OUT_EPOCH.fetch_add(1, Ordering::AcqRel);
+    OUT_START.store(range.start, Ordering::Relaxed);
+    OUT_END.store(range.end, Ordering::Relaxed);
+    let epoch = OUT_EPOCH.fetch_add(1, Ordering::AcqRel) + 1;
+    loop {
+        let pending = harts()
+            .filter(|&h| h != arch::hart_id())
+            .filter(|&h| OUT_SEEN[h].load(Ordering::Acquire) != epoch)
+            .fold(0, |m, h| m | (1 << h));
+        if pending == 0 {
+            return;
+        }
+        sbi_rt::send_ipi(sbi_rt::HartMask::from_mask_base(pending, 0));
+        for _ in 0..1000 {
+            core::hint::spin_loop();
+        }
+    }
 }
 
 fn secondary_loop() -> ! {

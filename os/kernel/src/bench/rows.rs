@@ -23,7 +23,7 @@ pub struct HitRow {
 /// `#` line instead of a row. Rows only rkprobes has live elsewhere:
 /// `async_row.rs` (async probes) and `user_rows.rs` (uprobes, with their
 /// own user-mode loop).
-pub const HIT_ROWS: [HitRow; 7] = [
+pub const HIT_ROWS: [HitRow; 10] = [
     HitRow {
         name: "kprobe_simulated",
         target: targets::BRANCH,
@@ -39,16 +39,28 @@ pub const HIT_ROWS: [HitRow; 7] = [
         target: targets::ADD,
         handlers: Handlers::PrePost,
     },
-    // Compressed instructions: rkprobes' breakpoint probes (a trap per
-    // hit, and a second one to end the out-of-line step).
+    // Compressed instructions: rkprobes' jump covers the next instruction
+    // too (no trap per hit).
     HitRow {
-        name: "kprobe_simulated_bp",
+        name: "kprobe_simulated_c",
         target: targets::C_BRANCH,
         handlers: Handlers::Pre,
     },
     HitRow {
-        name: "kprobe_xol_bp",
+        name: "kprobe_xol_c",
         target: targets::C_ADD,
+        handlers: Handlers::Pre,
+    },
+    // Compressed instructions whose next one the jump cannot cover:
+    // rkprobes' breakpoint probes (a trap per hit).
+    HitRow {
+        name: "kprobe_simulated_bp",
+        target: targets::C_BRANCH_BP,
+        handlers: Handlers::Pre,
+    },
+    HitRow {
+        name: "kprobe_xol_bp",
+        target: targets::C_ADD_BP,
         handlers: Handlers::Pre,
     },
     // `bench_ret`'s first instruction (an `add`, as `bench_add`'s) is its
@@ -59,10 +71,17 @@ pub const HIT_ROWS: [HitRow; 7] = [
         handlers: Handlers::EntryReturn,
     },
     // The same on a function whose first instruction is compressed (as
-    // most are: `c.addi sp, -N`): the entry takes a breakpoint.
+    // most are: `c.addi sp, -N`), covered by the jump with the next one.
+    HitRow {
+        name: "kretprobe_c",
+        target: targets::C_RET,
+        handlers: Handlers::EntryReturn,
+    },
+    // And where the jump cannot cover the next one: the entry takes a
+    // breakpoint.
     HitRow {
         name: "kretprobe_bp",
-        target: targets::C_ADD,
+        target: targets::C_ADD_BP,
         handlers: Handlers::EntryReturn,
     },
 ];

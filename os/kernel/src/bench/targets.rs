@@ -62,8 +62,8 @@ bench_fn!(bench_add, bench_add_at, "add a0, a0, a1");
 // return probes has a lighter way back), so they get a function no
 // instruction probe came to first.
 bench_fn!(bench_ret, bench_ret_at, "add a0, a0, a1");
-// The same two as compressed instructions: no room for a jump, so
-// rkprobes places a breakpoint (`c.ebreak`) there.
+// The same two as compressed instructions: rkprobes' jump covers the
+// `ret` after them too (see `region.rs`).
 bench_fn!(
     bench_c_branch,
     bench_c_branch_at,
@@ -73,6 +73,24 @@ bench_fn!(
     bench_c_add,
     bench_c_add_at,
     ".option rvc\nc.add a0, a1\n.option norvc"
+);
+// `bench_c_add` again for the return probe rows (see `bench_ret`).
+bench_fn!(
+    bench_c_ret,
+    bench_c_ret_at,
+    ".option rvc\nc.add a0, a1\n.option norvc"
+);
+// The compressed two again, followed by an instruction rkprobes' jump
+// cannot cover (PC-relative, see `region.rs`): they keep a breakpoint.
+bench_fn!(
+    bench_c_branch_bp,
+    bench_c_branch_bp_at,
+    ".option rvc\nc.bnez a0, 1f\n1:\n.option norvc\nauipc t0, 0"
+);
+bench_fn!(
+    bench_c_add_bp,
+    bench_c_add_bp_at,
+    ".option rvc\nc.add a0, a1\n.option norvc\nauipc t0, 0"
 );
 // 1,024 distinct probe addresses for the scaling rows; never called.
 bench_fn!(
@@ -123,6 +141,21 @@ pub const C_BRANCH: Target = Target {
 pub const C_ADD: Target = Target {
     func: bench_c_add,
     probe_at: || (&raw const bench_c_add_at) as usize,
+};
+
+pub const C_RET: Target = Target {
+    func: bench_c_ret,
+    probe_at: || (&raw const bench_c_ret_at) as usize,
+};
+
+pub const C_BRANCH_BP: Target = Target {
+    func: bench_c_branch_bp,
+    probe_at: || (&raw const bench_c_branch_bp_at) as usize,
+};
+
+pub const C_ADD_BP: Target = Target {
+    func: bench_c_add_bp,
+    probe_at: || (&raw const bench_c_add_bp_at) as usize,
 };
 
 /// The `i`-th instruction of `bench_fill` (`i < FILL_SLOTS`).

@@ -20,6 +20,34 @@ asm_case!(
     "ret"
 );
 asm_case!(kt_jump_c_add, kt_jump_c_add_at, "", "c.add a0, a1", "ret");
+// The same, where the next instruction cannot be covered by the jump:
+// a branch leads to it, or it is PC-relative.
+asm_case!(
+    kt_jump_c_add_loop,
+    kt_jump_c_add_loop_at,
+    "",
+    "c.add a0, a1",
+    "1:\naddi a1, a1, -1\nbnez a1, 1b\nret"
+);
+asm_case!(
+    kt_jump_c_add_pcrel,
+    kt_jump_c_add_pcrel_at,
+    "",
+    "c.add a0, a1",
+    "auipc t0, 0\nret"
+);
+// A compressed instruction followed by a 32-bit load that can fault, run
+// from its copy in the detour.
+asm_case!(
+    kt_jump_c_ld,
+    kt_jump_c_ld_at,
+    "",
+    "c.mv a0, a0",
+    ".option push\n.option norvc\nld a0, 0(a0)\n.option pop\nret\n.globl kt_jump_c_ld_recover\nkt_jump_c_ld_recover:\nli a0, 0x77\nret"
+);
+extern "C" {
+    static kt_jump_c_ld_recover: u8;
+}
 // A 32-bit load that can fault (`ld` would be compressed otherwise).
 asm_case!(
     kt_jump_ld,
@@ -86,7 +114,22 @@ const SSTATUS_SPIE: usize = 1 << 5;
 pub fn tests() -> Vec<Test> {
     alloc::vec![
         Test::new("jumps::word_probe_is_a_jal_and_takes_no_trap", no_trap),
-        Test::new("jumps::compressed_probe_keeps_its_breakpoint", breakpoint),
+        Test::new(
+            "jumps::compressed_probe_covers_the_next_instruction",
+            covers_next
+        ),
+        Test::new(
+            "jumps::compressed_probe_keeps_its_breakpoint_where_the_next_cannot_be_covered",
+            breakpoint
+        ),
+        Test::new(
+            "jumps::fault_in_the_covered_instruction_reported_at_its_address",
+            fault_in_second
+        ),
+        Test::new(
+            "jumps::covered_instruction_refuses_a_probe",
+            covered_refuses
+        ),
         Test::new("jumps::interrupt_state_survives_the_detour", irq_state),
         Test::new(
             "jumps::fault_in_detour_copy_reported_at_probe",
@@ -153,6 +196,23 @@ fn c_add(a: usize, b: usize) -> usize {
     unsafe { kt_jump_c_add(a, b) }
 }
 
+type AddFn = fn(usize, usize) -> usize;
+
+fn c_add_loop(a: usize, b: usize) -> usize {
+    // SAFETY: as above (loops `b` times).
+    unsafe { kt_jump_c_add_loop(a, b) }
+}
+
+fn c_add_pcrel(a: usize, b: usize) -> usize {
+    // SAFETY: as above (`t0` is caller-saved).
+    unsafe { kt_jump_c_add_pcrel(a, b) }
+}
+
+fn text_parcels(addr: usize) -> [u16; 2] {
+    // SAFETY: kernel text, 2-byte aligned, mapped readable.
+    [0, 2].map(|o| unsafe { ((addr + o) as *const u16).read_volatile() })
+}
+
 fn at(sym: &u8) -> usize {
     sym as *const u8 as usize
 }
@@ -199,12 +259,90 @@ fn no_trap() -> TestResult {
     Ok(())
 }
 
-fn breakpoint() -> TestResult {
+/// A compressed instruction followed by one the jump can cover: a `jal`
+/// over both, no trap, and both back after.
+fn covers_next() -> TestResult {
     // SAFETY: only the address of the asm label is taken.
     let addr = at(unsafe { &kt_jump_c_add_at });
+    let original = text_parcels(addr);
     let (called, traps, jump) = run(addr, c_add)?;
-    check_eq!((called, traps), (CALLS, CALLS));
-    check!(!jump);
+    check_eq!((called, traps), (CALLS, 0));
+    check!(jump);
+    check_eq!(text_parcels(addr), original);
+    Ok(())
+}
+
+/// Where a branch leads to the next instruction, or it is PC-relative,
+/// the compressed instruction keeps its breakpoint: one trap per call.
+fn breakpoint() -> TestResult {
+    // SAFETY: only the addresses of the asm labels are taken.
+    let cases: [(usize, AddFn); 2] = [
+        (at(unsafe { &kt_jump_c_add_loop_at }), c_add_loop),
+        (at(unsafe { &kt_jump_c_add_pcrel_at }), c_add_pcrel),
+    ];
+    for (addr, f) in cases {
+        let original = text_parcels(addr);
+        let (called, traps, jump) = run(addr, f)?;
+        check_eq!((called, traps), (CALLS, CALLS));
+        check!(!jump);
+        check_eq!(text_parcels(addr), original);
+    }
+    Ok(())
+}
+
+/// A fault in the covered instruction's copy is reported at its own
+/// address, and the OS's fix-up resumes as it would without the probe.
+fn fault_in_second() -> TestResult {
+    // SAFETY: only the addresses of the asm labels are taken.
+    let (addr, recover) = (
+        at(unsafe { &kt_jump_c_ld_at }),
+        at(unsafe { &kt_jump_c_ld_recover }),
+    );
+    let p = Kprobe::at(addr).register().map_err(|e| format!("{e}"))?;
+    let info = rkprobes::probes().into_iter().find(|i| i.addr == addr);
+    let ld = |a: usize| {
+        // SAFETY: loads from `a`; a bad address faults into `expect_fault`.
+        unsafe { kt_jump_c_ld(a, 0) }
+    };
+    let mut r = 0;
+    let fault_at = crate::trap::expect_fault(recover, || r = ld(0x10));
+    let x = 0x1234usize;
+    let ok = ld(&x as *const usize as usize);
+    let hits = p.hits();
+    p.unregister().map_err(|e| format!("{e}"))?;
+    check_eq!(info.and_then(|i| i.covers), Some(addr + 2));
+    check_eq!(r, 0x77);
+    check_eq!(fault_at, Some(addr + 2));
+    check_eq!(ok, 0x1234);
+    check_eq!(hits, 2);
+    Ok(())
+}
+
+/// The instruction a jump covers cannot get a probe of its own while the
+/// jump is there (typed error, text unchanged); after, it can.
+fn covered_refuses() -> TestResult {
+    // SAFETY: only the address of the asm label is taken.
+    let addr = at(unsafe { &kt_jump_c_add_at });
+    let p = Kprobe::at(addr).register().map_err(|e| format!("{e}"))?;
+    let text = text_parcels(addr);
+    let second = Kprobe::at(addr + 2).register().map(|h| h.id());
+    let unchanged = text_parcels(addr) == text;
+    p.unregister().map_err(|e| format!("{e}"))?;
+    check_eq!(
+        second,
+        Err(rkprobes::Error::CoveredByJump {
+            addr: addr + 2,
+            probe: addr
+        })
+    );
+    check!(unchanged);
+    let q = Kprobe::at(addr + 2)
+        .register()
+        .map_err(|e| format!("{e}"))?;
+    check_eq!(c_add(40, 2), 42);
+    let hits = q.hits();
+    q.unregister().map_err(|e| format!("{e}"))?;
+    check_eq!(hits, 1);
     Ok(())
 }
 

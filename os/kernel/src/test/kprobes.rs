@@ -189,12 +189,26 @@ fn run_case(case: &Case) -> TestResult {
     check!(text_bytes(case.at, 2) != original[..2], "probe not written");
     // A 32-bit instruction gets a jump probe unless they are off or the
     // detour area was used up (kernel text is in reach of the slot area);
-    // a compressed one never does.
+    // a compressed one only if its jump covers the next instruction, whose
+    // first parcel it then rewrites.
     let word = original[0] & 3 == 3;
-    let jump = rkprobes::probes()
-        .iter()
-        .any(|p| p.addr == case.at && p.jump);
-    check_eq!(jump, rkprobes::jump_probes() && word && detours_free > 0);
+    let info = rkprobes::probes().into_iter().find(|p| p.addr == case.at);
+    let (jump, covers) = info.map_or((false, None), |p| (p.jump, p.covers));
+    check_eq!(
+        jump,
+        rkprobes::jump_probes() && (word || covers.is_some()) && detours_free > 0
+    );
+    check!(
+        !word || covers.is_none(),
+        "a 32-bit instruction covers another"
+    );
+    if let Some(next) = covers {
+        check_eq!(next, case.at + 2);
+        check!(
+            text_bytes(next, 2) != original[2..],
+            "second parcel not written"
+        );
+    }
     let mut outcome = Ok(());
     for (i, (&(a, b), expected)) in args.iter().zip(&native).enumerate() {
         let (pre0, post0) = (PRE_HITS.load(SeqCst), POST_HITS.load(SeqCst));

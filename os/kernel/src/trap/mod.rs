@@ -101,7 +101,7 @@ fn dispatch(frame: &mut KernelFrame, scause: usize, stval: usize, from_user: boo
                     crate::process::exit_if_exiting();
                 }
             }
-            S_SOFT => crate::smp::on_ipi(),
+            S_SOFT => crate::smp::on_ipi(frame.tf.sepc),
             other => panic!("unexpected interrupt {other}"),
         }
         return;

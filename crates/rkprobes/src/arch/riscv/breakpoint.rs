@@ -122,6 +122,27 @@ pub fn disarm_from(orig: Insn, addr: usize, armed: Insn) -> PatchSeq {
     replace_32(armed.raw(), orig.raw(), addr)
 }
 
+/// The two parcels a jump over the compressed `first` and the start of
+/// `second` replaces.
+fn covered(first: Insn, second: Insn) -> u32 {
+    first.raw() & 0xffff | (second.raw() & 0xffff) << 16
+}
+
+/// Stores that turn the compressed `first` at `addr` and the first parcel
+/// of `second` after it into the jump `jal` (see `region.rs`). When the
+/// second parcel changes, the first step writes `c.ebreak` alone: the OS
+/// must then make sure no hart is stopped at `addr + 2` before the next
+/// store (`KprobeOs::wait_harts_out_of`).
+pub fn arm_over_two(first: Insn, second: Insn, addr: usize, jal: Insn) -> PatchSeq {
+    replace_32(covered(first, second), jal.raw(), addr)
+}
+
+/// Stores that turn the jump `jal` at `addr` back into `first` and the
+/// first parcel of `second`.
+pub fn disarm_over_two(first: Insn, second: Insn, addr: usize, jal: Insn) -> PatchSeq {
+    replace_32(jal.raw(), covered(first, second), addr)
+}
+
 /// Stores that turn the breakpoint at `addr` back into `orig`.
 pub fn disarm(orig: Insn, addr: usize) -> PatchSeq {
     disarm_from(orig, addr, ebreak())
@@ -231,6 +252,24 @@ mod tests {
         let seq = arm_with(other, 0x1000, same_hi);
         assert_eq!(seq.steps().len(), 1);
         no_torn_state(other.raw(), same_hi.raw(), &seq);
+    }
+
+    /// A jump over two instructions: `c.ebreak` first (the OS then waits
+    /// for harts stopped after it), the parcel after it only behind it.
+    #[test]
+    fn a_jump_over_two_goes_through_c_ebreak() {
+        let c_li = Insn::from_parcels(0x4505, 0).unwrap(); // c.li a0, 1
+        let c_mv = Insn::from_parcels(0x852e, 0).unwrap(); // c.mv a0, a1
+        let jal = Insn::from_parcels(0x506f, 0x5554).unwrap();
+        let from = 0x852e_4505;
+        for addr in [0x1000, 0x1002] {
+            let seq = arm_over_two(c_li, c_mv, addr, jal);
+            assert_eq!(seq.steps().len(), 3);
+            assert_eq!(seq.steps()[0], Store::parcel(0, C_EBREAK));
+            assert_eq!(seq.steps()[1].offset, 2);
+            no_torn_state(from, jal.raw(), &seq);
+            no_torn_state(jal.raw(), from, &disarm_over_two(c_li, c_mv, addr, jal));
+        }
     }
 
     #[test]

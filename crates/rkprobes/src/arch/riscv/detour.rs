@@ -15,15 +15,27 @@
 //!  D + 8   jal  ra, entry                ra = D + 12 names the detour
 //!  D + 12  <insn>                           out of line, irqs were on
 //!  D + 16  csrsi sstatus, SIE
-//!  D + 20  jal  x0, addr + 4
-//!  D + 24  <insn>                           out of line, irqs were off
-//!  D + 28  jal  x0, addr + 4
-//!  D + 32  <insn>                           out of line, post handlers
-//!  D + 36  addi sp, sp, -FRAME              follow (back into the library
-//!  D + 40  sd   ra, 8(sp)                   after the instruction, no
-//!  D + 44  jal  ra, post entry              trap): ra = D + 48
-//!  D + 48  .quad cell                       where its point is published
+//!  D + 20  <second> | jal x0, back          see below
+//!  D + 24  jal  x0, back
+//!  D + 28  <insn>                           out of line, irqs were off
+//!  D + 32  <second> | jal x0, back
+//!  D + 36  jal  x0, back
+//!  D + 40  <insn>                           out of line, post handlers
+//!  D + 44  addi sp, sp, -FRAME              follow (back into the library
+//!  D + 48  sd   ra, 8(sp)                   after the instruction, no
+//!  D + 52  jal  ra, post entry              trap): ra = D + 56
+//!  D + 56  .quad cell                       where its point is published
 //! ```
+//! `back` is the address after the probed instruction. A compressed
+//! instruction may get a jump too, when the OS can tell that no hart is
+//! stopped right after it (`KprobeOs::wait_harts_out_of`) and nothing but
+//! the instruction itself leads there (`region::second_for_jump`): then
+//! the `jal` covers it and the start of the next instruction, `<second>`,
+//! whose copies follow the probed one's, and `back` is after `<second>`.
+//! Every way on to the second instruction from the probed one (falling
+//! through, a branch to it, a handler's skip) resumes at `D + 20`
+//! (`SECOND_AT`), whatever the interrupt state.
+//!
 //! Each `jal` into the library goes straight to its entry
 //! (`rkprobes_detour_entry`, `rkprobes_detour_post_entry`) when that is in
 //! reach, else to a stub next to the detours that jumps on to it
@@ -46,23 +58,29 @@
 use super::insn::{code_bytes, Insn};
 
 /// Bytes of one detour.
-pub const DETOUR_SIZE: usize = 56;
+pub const DETOUR_SIZE: usize = 64;
 /// Where a detour keeps the address of its point cell (the library's
 /// `AtomicPtr` holding the point armed for it, or null).
-pub const CELL_AT: usize = 48;
+pub const CELL_AT: usize = 56;
 /// The detour's `jal` into the library before the instruction.
 pub const ENTRY_JAL_AT: usize = 8;
 /// `ra` after the detour's `jal` into the common entry.
 pub const RET_OFFSET: usize = ENTRY_JAL_AT + 4;
 /// `ra` after the `jal` into the post entry, once the copy at `STEP_AT`
 /// has run.
-pub const POST_RET_OFFSET: usize = 48;
+pub const POST_RET_OFFSET: usize = 56;
 /// Out-of-line copy entered when interrupts were enabled at the probe.
 pub const IRQS_ON_AT: usize = 12;
 /// Out-of-line copy entered when interrupts were disabled at the probe.
-pub const IRQS_OFF_AT: usize = 24;
+pub const IRQS_OFF_AT: usize = 28;
+/// A jump over two instructions: the copy of the second one, where a hart
+/// goes on after the first (entered with the interrupt state it resumes
+/// with: nothing after it changes that).
+pub const SECOND_AT: usize = 20;
+/// The same copy after the first one run with interrupts off.
+const SECOND_OFF_AT: usize = 32;
 /// Copy followed by the way back into the library, for post handlers.
-pub const STEP_AT: usize = 32;
+pub const STEP_AT: usize = 40;
 /// Bytes the common entry reserves below `sp`: one `TrapFrame`.
 pub const FRAME: usize = 272;
 const _: () = assert!(core::mem::size_of::<super::frame::TrapFrame>() == FRAME);
@@ -102,11 +120,13 @@ pub struct Entries {
 /// library at `entries`. `None` if a jump is out of reach. `out_of_line`:
 /// whether the copies of `insn` are ever run (a PC-relative instruction is
 /// simulated instead; its copies stay zero, an illegal instruction).
-/// `cell`: the address of the detour's point cell.
+/// `cell`: the address of the detour's point cell. `second`: the
+/// instruction after a compressed `insn` that its jump covers too (see
+/// the module's text), or `None`.
 ///
-/// A compressed instruction has no room for the `jal` at `addr`: it keeps
-/// a breakpoint, and its detour serves only for the copies (each padded
-/// with `c.nop`), which jump back without a second trap.
+/// A compressed instruction without a `second` has no room for the `jal`
+/// at `addr`: it keeps a breakpoint, and its detour serves only for the
+/// copies, which jump back without a second trap.
 pub fn code(
     insn: Insn,
     addr: usize,
@@ -114,32 +134,48 @@ pub fn code(
     entries: Entries,
     out_of_line: bool,
     cell: usize,
+    second: Option<Insn>,
 ) -> Option<[u8; DETOUR_SIZE]> {
-    const C_NOP: u32 = 0x0001;
     jal(0, addr, detour)?;
-    let back = addr + insn.len();
-    let copy = match (out_of_line, insn.is_compressed()) {
-        (false, _) => 0,
-        (true, false) => insn.raw(),
-        (true, true) => insn.raw() & 0xffff | C_NOP << 16,
+    let back = addr + insn.len() + second.map_or(0, |s| s.len());
+    let copy = match out_of_line {
+        false => 0,
+        true => padded(insn),
     };
+    let at = |offset: usize| detour + offset;
+    // Without a second instruction, the jump back comes straight after the
+    // copy (no extra instruction per hit); the word after it is unused.
+    let second_on = second.map_or(jal(0, at(SECOND_AT), back), |s| Some(padded(s)))?;
+    let second_off = second.map_or(jal(0, at(SECOND_OFF_AT), back), |s| Some(padded(s)))?;
     let words = [
         ADDI_SP_SP_MINUS_FRAME,
         SD_RA_8_SP,
-        jal(1, detour + ENTRY_JAL_AT, entries.pre)?,
+        jal(1, at(ENTRY_JAL_AT), entries.pre)?,
         copy,
         CSRSI_SSTATUS_SIE,
-        jal(0, detour + 20, back)?,
+        second_on,
+        jal(0, at(SECOND_AT + 4), back)?,
         copy,
-        jal(0, detour + 28, back)?,
+        second_off,
+        jal(0, at(SECOND_OFF_AT + 4), back)?,
         copy,
         ADDI_SP_SP_MINUS_FRAME,
         SD_RA_8_SP,
-        jal(1, detour + 44, entries.post)?,
+        jal(1, at(STEP_AT + 12), entries.post)?,
     ];
-    const _: () = assert!(CELL_AT == 12 * 4, "the cell follows the twelve words");
+    const _: () = assert!(CELL_AT == 14 * 4, "the cell follows the words");
     const _: () = assert!(POST_RET_OFFSET == STEP_AT + 16);
+    const _: () = assert!(IRQS_ON_AT + 8 == SECOND_AT && IRQS_OFF_AT + 4 == SECOND_OFF_AT);
     Some(code_bytes(&words, &[cell as u64]))
+}
+
+/// A copy of `insn` in one word (a compressed one padded with `c.nop`).
+fn padded(insn: Insn) -> u32 {
+    const C_NOP: u32 = 0x0001;
+    match insn.is_compressed() {
+        true => insn.raw() & 0xffff | C_NOP << 16,
+        false => insn.raw(),
+    }
 }
 
 /// The point cell of the detour at `detour`, read from the detour itself
@@ -341,7 +377,7 @@ pub fn entries_for(detour: usize, stubs: Option<Entries>) -> Entries {
         let func = rkprobes_detour_fn_entry as *const () as usize;
         Entries {
             pre: jal(1, detour + ENTRY_JAL_AT, pre).map_or(stubs.pre, |_| pre),
-            post: jal(1, detour + 44, post).map_or(stubs.post, |_| post),
+            post: jal(1, detour + STEP_AT + 12, post).map_or(stubs.post, |_| post),
             func: jal(1, detour + ENTRY_JAL_AT, func).map_or(stubs.func, |_| func),
         }
     }
@@ -407,13 +443,27 @@ pub fn out_of_line(detour: usize, sepc: &mut usize, sstatus: &mut usize) {
     *sstatus &= !SSTATUS_SPIE;
 }
 
-/// For a fault at `pc` inside a detour's copies (`pc - detour`): whether
-/// interrupts were on at the probe, or `None` if `pc` is not in a copy run
-/// without a trap.
-pub fn fault_in_copy(offset: usize) -> Option<bool> {
+/// Where a fault at `offset` into a detour was: in a copy run without a
+/// trap, or `None`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CopyFault {
+    /// The probed instruction's copy, entered with interrupts masked;
+    /// whether they were on at the probe.
+    Probed { irqs_were_on: bool },
+    /// The copy of the second instruction a jump covers, run with the
+    /// interrupt state of the code around it. It stays the place to
+    /// restart at: the text after the probed instruction is the jump's.
+    Second,
+}
+
+/// What a fault at `offset` into a detour hit (`CopyFault`).
+pub fn fault_in_copy(offset: usize) -> Option<CopyFault> {
     match offset {
-        IRQS_ON_AT => Some(true),
-        IRQS_OFF_AT => Some(false),
+        IRQS_ON_AT => Some(CopyFault::Probed { irqs_were_on: true }),
+        IRQS_OFF_AT => Some(CopyFault::Probed {
+            irqs_were_on: false,
+        }),
+        SECOND_AT | SECOND_OFF_AT => Some(CopyFault::Second),
         _ => None,
     }
 }
@@ -459,7 +509,7 @@ mod tests {
             func: 0x8020_0300,
         };
         let cell = 0x8040_0008;
-        let c = code(insn(add), addr, d, entries, true, cell).unwrap();
+        let c = code(insn(add), addr, d, entries, true, cell, None).unwrap();
         let w = |i: usize| u32::from_le_bytes(c[i..i + 4].try_into().unwrap());
         for at in [0, STEP_AT + 4] {
             assert_eq!(w(at), 0xef01_0113, "addi sp, sp, -272 at {at}");
@@ -470,29 +520,70 @@ mod tests {
         assert_eq!(8 + 4, RET_OFFSET);
         assert_eq!([w(IRQS_ON_AT), w(IRQS_OFF_AT), w(STEP_AT)], [add; 3]);
         assert_eq!(w(16), 0x1001_6073, "csrsi sstatus, 2");
-        assert_eq!(jal_offset(w(20)), (addr + 4) as i64 - (d as i64 + 20));
-        assert_eq!(jal_offset(w(28)), (addr + 4) as i64 - (d as i64 + 28));
+        // Straight back after each copy.
+        for at in [SECOND_AT, SECOND_OFF_AT] {
+            assert_eq!(jal_offset(w(at)), (addr + 4) as i64 - (d + at) as i64);
+            assert_eq!(w(at) >> 7 & 31, 0, "no link");
+        }
         // After the stepped copy: back into the library, linking in ra.
-        assert_eq!(jal_offset(w(44)), entries.post as i64 - (d as i64 + 44));
-        assert_eq!(w(44) >> 7 & 31, 1, "links in ra");
-        assert_eq!(44 + 4, POST_RET_OFFSET);
+        assert_eq!(jal_offset(w(52)), entries.post as i64 - (d as i64 + 52));
+        assert_eq!(w(52) >> 7 & 31, 1, "links in ra");
+        assert_eq!(52 + 4, POST_RET_OFFSET);
         assert_eq!(c[CELL_AT..], (cell as u64).to_le_bytes());
         // Simulated instructions never run from the detour.
-        let c = code(insn(add), addr, d, entries, false, 0).unwrap();
+        let c = code(insn(add), addr, d, entries, false, 0, None).unwrap();
         assert_eq!(&c[12..16], &[0; 4]);
         // A compressed instruction's copies are padded with `c.nop` and
         // jump back 2 bytes on.
         let c_li = Insn::from_parcels(0x4505, 0).unwrap(); // c.li a0, 1
-        let c = code(c_li, addr, d, entries, true, cell).unwrap();
+        let c = code(c_li, addr, d, entries, true, cell, None).unwrap();
         let w = |i: usize| u32::from_le_bytes(c[i..i + 4].try_into().unwrap());
         assert_eq!(
             [w(IRQS_ON_AT), w(IRQS_OFF_AT), w(STEP_AT)],
             [0x0001_4505; 3]
         );
         assert_eq!(jal_offset(w(20)), (addr + 2) as i64 - (d as i64 + 20));
-        assert_eq!(jal_offset(w(28)), (addr + 2) as i64 - (d as i64 + 28));
+        assert_eq!(jal_offset(w(32)), (addr + 2) as i64 - (d as i64 + 32));
         // Far detours get none.
-        assert!(code(insn(add), addr, addr + (1 << 20), entries, true, 0).is_none());
+        assert!(code(insn(add), addr, addr + (1 << 20), entries, true, 0, None).is_none());
+    }
+
+    /// A jump over a compressed instruction and the one after it: the
+    /// second one's copies follow the first one's, and both ways jump back
+    /// past the second.
+    #[test]
+    fn a_jump_over_two_instructions_copies_both() {
+        let (addr, d) = (0x8020_1002, 0x8028_0000);
+        let entries = Entries {
+            pre: 0x8020_0100,
+            post: 0x8020_0200,
+            func: 0x8020_0300,
+        };
+        let c_li = Insn::from_parcels(0x4505, 0).unwrap(); // c.li a0, 1
+        let add = insn(0x00b5_0533); // add a0, a0, a1
+        let c = code(c_li, addr, d, entries, true, 0x8040_0008, Some(add)).unwrap();
+        let w = |i: usize| u32::from_le_bytes(c[i..i + 4].try_into().unwrap());
+        assert_eq!([w(IRQS_ON_AT), w(IRQS_OFF_AT)], [0x0001_4505; 2]);
+        assert_eq!(w(16), 0x1001_6073, "csrsi sstatus, 2 before the second");
+        assert_eq!([w(SECOND_AT), w(SECOND_OFF_AT)], [add.raw(); 2]);
+        for at in [SECOND_AT + 4, SECOND_OFF_AT + 4] {
+            assert_eq!(jal_offset(w(at)), (addr + 6) as i64 - (d + at) as i64);
+        }
+        // A compressed second instruction is padded too, and the way
+        // back is 4 bytes on.
+        let c_mv = Insn::from_parcels(0x852e, 0).unwrap(); // c.mv a0, a1
+        let c = code(c_li, addr, d, entries, false, 0, Some(c_mv)).unwrap();
+        let w = |i: usize| u32::from_le_bytes(c[i..i + 4].try_into().unwrap());
+        assert_eq!(
+            w(IRQS_ON_AT),
+            0,
+            "a simulated first instruction is not copied"
+        );
+        assert_eq!([w(SECOND_AT), w(SECOND_OFF_AT)], [0x0001_852e; 2]);
+        assert_eq!(
+            jal_offset(w(SECOND_AT + 4)),
+            (addr + 4) as i64 - (d + SECOND_AT + 4) as i64
+        );
     }
 
     #[test]
@@ -519,7 +610,13 @@ mod tests {
         assert_eq!((pc, st), (0x1000 + IRQS_ON_AT, SSTATUS_SPP));
         out_of_line(0x1000, &mut pc, &mut st);
         assert_eq!((pc, st), (0x1000 + IRQS_OFF_AT, SSTATUS_SPP));
-        assert_eq!(fault_in_copy(IRQS_OFF_AT), Some(false));
+        assert_eq!(
+            fault_in_copy(IRQS_OFF_AT),
+            Some(CopyFault::Probed {
+                irqs_were_on: false
+            })
+        );
+        assert_eq!(fault_in_copy(SECOND_OFF_AT), Some(CopyFault::Second));
         assert_eq!(fault_in_copy(STEP_AT), None);
     }
 }

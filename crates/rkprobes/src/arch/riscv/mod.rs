@@ -6,6 +6,7 @@ pub mod frame;
 pub mod insn;
 pub mod order;
 pub mod prepare;
+pub mod region;
 pub mod simulate;
 pub mod slot;
 pub mod trampoline;

@@ -203,6 +203,50 @@ impl Bound {
         }
     }
 
+    /// The same, going on at `to` wherever it would have gone on at `from`
+    /// (a jump over two instructions resumes at the second one's copy).
+    /// A jump through a register is left alone: its target is not known.
+    pub fn redirect(self, from: usize, to: usize) -> Bound {
+        let r = |pc: usize| if pc == from { to } else { pc };
+        match self {
+            Bound::Eq {
+                rs1,
+                rs2,
+                taken,
+                other,
+            } => Bound::Eq {
+                rs1,
+                rs2,
+                taken: r(taken),
+                other: r(other),
+            },
+            Bound::Less {
+                rs1,
+                rs2,
+                flip,
+                taken,
+                other,
+            } => Bound::Less {
+                rs1,
+                rs2,
+                flip,
+                taken: r(taken),
+                other: r(other),
+            },
+            Bound::Zero { rs, taken, other } => Bound::Zero {
+                rs,
+                taken: r(taken),
+                other: r(other),
+            },
+            Bound::Set { rd, value, next } => Bound::Set {
+                rd,
+                value,
+                next: r(next),
+            },
+            jalr @ Bound::Jalr { .. } => jalr,
+        }
+    }
+
     /// Executes the instruction on the registers `x`; returns the next pc.
     // In the hit path: kept with it in the section the OS blacklists (a
     // probe here would recurse before any nesting check).
@@ -405,6 +449,39 @@ mod tests {
             super::super::decode::Action::Simulate(op) => op,
             other => panic!("{raw:#x}: expected Simulate, got {other:?}"),
         }
+    }
+
+    /// A redirected bound goes to the new place instead of the old one,
+    /// taken or not, and elsewhere as before.
+    #[test]
+    fn redirect_replaces_one_next_pc() {
+        let (pc, copy) = (0x8020_0000, 0x8028_0014);
+        let mut x = [0usize; 32];
+        // c.bnez a0, +8: taken goes on past, not taken to the next one.
+        let b = Bound::new(op(0xe501), pc, 2).redirect(pc + 2, copy);
+        x[10] = 1;
+        assert_eq!(b.run(&mut x), pc + 8);
+        x[10] = 0;
+        assert_eq!(b.run(&mut x), copy);
+        // c.bnez a0, +2: both ways lead to the next instruction.
+        let b = Bound::new(op(0xe109), pc, 2).redirect(pc + 2, copy);
+        for v in [0, 1] {
+            x[10] = v;
+            assert_eq!(b.run(&mut x), copy, "a0 = {v}");
+        }
+        // c.j +2, and a bne whose target is the redirected pc.
+        assert_eq!(
+            Bound::new(op(0xa009), pc, 2)
+                .redirect(pc + 2, copy)
+                .run(&mut x),
+            copy
+        );
+        let bne = Bound::new(op(0x00b5_1463), pc, 4).redirect(pc + 8, copy); // bne a0, a1, +8
+        x[10] = 5;
+        x[11] = 6;
+        assert_eq!(bne.run(&mut x), copy);
+        x[11] = 5;
+        assert_eq!(bne.run(&mut x), pc + 4);
     }
 
     /// The branch conditions as the ISA states them: the reference the

@@ -1,0 +1,155 @@
+//! Jumps over two instructions: a compressed instruction has no room for
+//! the 4-byte `jal` of a jump probe, but the `jal` may cover the start of
+//! the instruction after it too, whose copy then runs in the detour
+//! (`detour.rs`). Safe only when no hart can arrive at the second
+//! instruction except through the first: this file checks the code; the
+//! OS vouches for harts stopped there (`KprobeOs::wait_harts_out_of`).
+
+use super::decode::{decode, Action};
+use super::insn::Insn;
+use super::prepare::{Exec, Prepared};
+use super::simulate::SimOp;
+use core::ops::Range;
+
+/// The instruction after the compressed `first` at `addr` that a `jal` at
+/// `addr` may cover as well, or `None` where that is not safe. `read(at)`
+/// gives the original instruction at `at` (probes taken into account),
+/// `None` where it cannot tell.
+///
+/// Refused: a first instruction that jumps through a register (a call
+/// would leave `addr + 2` as a return address in a frame that may sleep;
+/// a plain one may lead anywhere), a second one that cannot run from the
+/// detour as it is (PC-relative, or refused by the decoder) or ends
+/// outside the function, and any function where something else may lead
+/// inside the covered bytes: a direct branch or jump with a target there,
+/// or a jump through a register other than a return (a jump table, a tail
+/// call: either may land anywhere).
+pub fn second_for_jump(
+    first: &Prepared,
+    addr: usize,
+    function: Range<usize>,
+    read: impl Fn(usize) -> Option<Insn>,
+) -> Option<Insn> {
+    if !first.insn.is_compressed() || matches!(first.exec, Exec::Simulate(SimOp::Jalr { .. })) {
+        return None;
+    }
+    let next = addr + first.len();
+    let second = read(next)?;
+    let end = next + second.len();
+    if end > function.end || !runs_anywhere(second) {
+        return None;
+    }
+    let mut at = function.start;
+    while at < function.end {
+        let insn = read(at)?;
+        // The first instruction's own way on is redirected (`Bound::redirect`).
+        if at != addr && leads_into(insn, at, next..end) {
+            return None;
+        }
+        at += insn.len();
+    }
+    Some(second)
+}
+
+/// Whether `insn` runs the same from a detour's copy: not PC-relative
+/// (but a jump through a register with no link), not refused.
+fn runs_anywhere(insn: Insn) -> bool {
+    match decode(insn).action {
+        Action::OutOfLine => true,
+        Action::Simulate(SimOp::Jalr { rd, .. }) => rd.index() == 0,
+        _ => false,
+    }
+}
+
+/// Whether `insn` at `at` may continue inside `covered`.
+fn leads_into(insn: Insn, at: usize, covered: Range<usize>) -> bool {
+    match decode(insn).action {
+        Action::Simulate(SimOp::Branch { offset, .. } | SimOp::Jal { offset, .. }) => {
+            covered.contains(&at.wrapping_add(offset as usize))
+        }
+        // Anything but `ret` (`jr ra`), as it cannot be told where to.
+        Action::Simulate(SimOp::Jalr { rd, rs1, .. }) => rd.index() == 0 && rs1.index() != 1,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arch::riscv::prepare::prepare;
+    use std::collections::BTreeMap;
+
+    /// A function at 0x1000 made of `code` (16- and 32-bit encodings).
+    fn function(code: &[u32]) -> (BTreeMap<usize, Insn>, Range<usize>) {
+        let mut at = 0x1000;
+        let mut map = BTreeMap::new();
+        for &raw in code {
+            let insn = Insn::from_parcels(raw as u16, (raw >> 16) as u16).unwrap();
+            map.insert(at, insn);
+            at += insn.len();
+        }
+        (map, 0x1000..at)
+    }
+
+    fn check(code: &[u32], addr: usize) -> Option<u32> {
+        let (map, range) = function(code);
+        let first = prepare(&map[&addr].raw().to_le_bytes()).unwrap();
+        second_for_jump(&first, addr, range, |at| map.get(&at).copied()).map(|i| i.raw())
+    }
+
+    const C_ADDI_SP: u32 = 0x1141; // c.addi sp, -16
+    const C_SDSP_RA: u32 = 0xe406; // c.sdsp ra, 8(sp)
+    const ADD: u32 = 0x00b5_0533; // add a0, a0, a1
+    const RET: u32 = 0x8082; // c.jr ra
+
+    #[test]
+    fn a_usual_prologue_is_covered() {
+        let code = [C_ADDI_SP, C_SDSP_RA, ADD, RET];
+        assert_eq!(check(&code, 0x1000), Some(C_SDSP_RA));
+        // A 32-bit second instruction, and `ret` as the second one.
+        assert_eq!(check(&[C_ADDI_SP, ADD, RET], 0x1000), Some(ADD));
+        assert_eq!(check(&[0x852e, RET], 0x1000), Some(RET)); // c.mv a0, a1
+    }
+
+    #[test]
+    fn anything_else_leading_inside_refuses() {
+        // A `beq a0, a1` at 0x1006 (after a `c.nop`): back to 0x1000, the
+        // probed instruction, is fine; to 0x1002, the covered one, is not.
+        let beq = |off: i32| {
+            let o = off as u32;
+            (o >> 12 & 1) << 31
+                | (o >> 5 & 0x3f) << 25
+                | 11 << 20
+                | 10 << 15
+                | (o >> 1 & 0xf) << 8
+                | (o >> 11 & 1) << 7
+                | 0x63
+        };
+        assert_eq!(
+            check(&[C_ADDI_SP, C_SDSP_RA, 0x0001, beq(-6), RET], 0x1000),
+            Some(C_SDSP_RA)
+        );
+        assert_eq!(
+            check(&[C_ADDI_SP, C_SDSP_RA, 0x0001, beq(-4), RET], 0x1000),
+            None
+        );
+        // A jump through a register that is not a return.
+        assert_eq!(check(&[C_ADDI_SP, C_SDSP_RA, 0x8782, RET], 0x1000), None); // c.jr a5
+                                                                               // The first instruction's own branch to the second is fine.
+        assert_eq!(check(&[0xe109, C_SDSP_RA, RET], 0x1000), Some(C_SDSP_RA)); // c.bnez a0, +2
+    }
+
+    #[test]
+    fn instructions_that_cannot_be_covered() {
+        // A second instruction that is PC-relative, or that links.
+        assert_eq!(check(&[C_ADDI_SP, 0x0000_0517, RET], 0x1000), None); // auipc a0, 0
+        assert_eq!(check(&[C_ADDI_SP, 0x9782, RET], 0x1000), None); // c.jalr a5
+                                                                    // A first instruction that jumps through a register.
+        assert_eq!(check(&[0x9782, C_SDSP_RA, RET], 0x1000), None); // c.jalr a5
+        assert_eq!(check(&[RET, C_SDSP_RA], 0x1000), None);
+        // A 32-bit first instruction (it has a jump of its own), and a
+        // second one past the function's end.
+        assert_eq!(check(&[ADD, C_SDSP_RA, RET], 0x1000), None);
+        assert_eq!(check(&[C_SDSP_RA, C_ADDI_SP], 0x1002), None);
+    }
+}
