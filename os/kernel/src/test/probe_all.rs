@@ -110,6 +110,19 @@ fn arm() -> TestResult {
     for (r, n) in &why {
         println!("    {n:5}  {r}");
     }
+    // How the entries were placed: a jump (over the first instruction
+    // alone, or over a compressed one and the next), or a breakpoint.
+    let listed = rkprobes::probes();
+    let jumps = listed.iter().filter(|p| p.jump).count();
+    let covering = listed.iter().filter(|p| p.covers.is_some()).count();
+    let compressed = listed
+        .iter()
+        .filter(|p| p.mnemonic.starts_with("c."))
+        .count();
+    println!(
+        "  probe_all: {jumps} jumps ({covering} of them over a compressed first instruction and the next, of {compressed} compressed), {} breakpoints",
+        listed.len() - jumps
+    );
     check!(
         handles.len() * 2 > total,
         "fewer than half of the functions were probed"
