@@ -328,8 +328,8 @@ pub struct ProbeInfo {
     /// breakpoint.
     pub jump: bool,
     /// The address of the next instruction when the jump covers it too (a
-    /// compressed instruction's, see `arch/riscv/region.rs`): no other
-    /// probe can be placed there meanwhile (`Error::CoveredByJump`).
+    /// compressed instruction's, see `arch/riscv/region.rs`). A probe
+    /// placed there later makes this one a breakpoint first.
     pub covers: Option<usize>,
     /// The probed instruction (the original, whatever the text now holds
     /// there), e.g. `c.addi`.

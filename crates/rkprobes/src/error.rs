@@ -15,11 +15,6 @@ pub enum Error {
     OutsideText { addr: usize },
     /// The address is inside an instruction, not at its start.
     NotInstructionBoundary { addr: usize, function: usize },
-    /// The instruction at `addr` is covered by the jump of the probe at
-    /// `probe`, a compressed instruction whose jump also covers the start
-    /// of the next one (see `arch/riscv/region.rs`). Unregister that probe
-    /// first, or place it with `set_jump_probes(false)`.
-    CoveredByJump { addr: usize, probe: usize },
     /// No function contains the address, so its instruction boundary cannot
     /// be checked (the OS's symbol table does not cover it).
     NoFunction { addr: usize },
@@ -68,7 +63,7 @@ impl Error {
         const EDEADLK: isize = 35;
         const EOPNOTSUPP: isize = 95;
         -match self {
-            Error::NotInitialized | Error::CoveredByJump { .. } => EBUSY,
+            Error::NotInitialized => EBUSY,
             Error::Misaligned { .. } | Error::NotInstructionBoundary { .. } => EINVAL,
             Error::BadMaxactive { .. } => EINVAL,
             Error::NotFunctionEntry { .. } | Error::NoFunction { .. } => EINVAL,
@@ -94,10 +89,6 @@ impl fmt::Display for Error {
             Error::NotInstructionBoundary { addr, function } => write!(
                 f,
                 "{addr:#x} is not an instruction boundary (function at {function:#x})"
-            ),
-            Error::CoveredByJump { addr, probe } => write!(
-                f,
-                "{addr:#x} is covered by the jump of the probe at {probe:#x}"
             ),
             Error::NoFunction { addr } => {
                 write!(

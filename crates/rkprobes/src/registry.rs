@@ -259,24 +259,10 @@ pub(crate) fn check_addr(kp: &Kprobes, addr: usize) -> Result<(Prepared, usize)>
     // holds a breakpoint or a jump, so take the original instructions.
     let mut at = func.addr;
     while at < addr {
-        let covers = kp
-            .table
-            .lookup(at)
-            .and_then(|p| Some((p.prepared.len(), p.second?)));
-        if let Some((first, _)) = covers.filter(|&(first, _)| at + first == addr) {
-            return Err(Error::CoveredByJump {
-                addr,
-                probe: addr - first,
-            });
+        match original_insn(kp, at) {
+            Some(insn) => at += insn.len(),
+            None => break,
         }
-        let len = match covers {
-            Some((first, second)) => first + second.len(),
-            None => original_insn(kp, at).map_or(0, |i| i.len()),
-        };
-        if len == 0 {
-            break;
-        }
-        at += len;
     }
     if at != addr {
         return Err(Error::NotInstructionBoundary {
@@ -287,12 +273,14 @@ pub(crate) fn check_addr(kp: &Kprobes, addr: usize) -> Result<(Prepared, usize)>
     if let Some(point) = kp.table.lookup(addr) {
         return Ok((point.prepared, func.addr));
     }
-    let first = text::read(addr, 2);
-    let n = arch::insn_len_at(&first).unwrap_or(2).min(4);
+    // The original: an instruction a jump covers starts with the jump's
+    // upper half (`install_many` uncovers it first).
+    let insn = original_insn(kp, addr).ok_or(Error::OutsideText { addr })?;
+    let n = insn.len();
     if addr + n > text.end {
         return Err(Error::OutsideText { addr });
     }
-    let prepared = arch::prepare(&text::read(addr, n)).map_err(|(mnemonic, reason)| {
+    let prepared = arch::prepare(&insn.to_bytes()[..n]).map_err(|(mnemonic, reason)| {
         Error::UnsupportedInstruction {
             addr,
             mnemonic,
@@ -376,6 +364,74 @@ fn by_addr<'a>(addrs: impl Iterator<Item = (usize, usize)> + 'a) -> BTreeMap<usi
     groups
 }
 
+/// Where a new point's instruction runs: its detour if it gets one (see
+/// `Registry::detour_for`), else a shared slot if it is stepped out of
+/// line (written here). `None`: no space. `room`: a point may be added.
+fn place(
+    kp: &Kprobes,
+    reg: &mut Registry,
+    addr: usize,
+    prepared: Prepared,
+    second: Option<Insn>,
+    returns: bool,
+    room: bool,
+) -> Option<Placement> {
+    let detour = match room {
+        true => reg
+            .detour_for(kp, addr, prepared, second, returns)
+            .unwrap_or(0),
+        false => 0,
+    };
+    let slot = match (prepared.needs_slot(), detour) {
+        _ if !room => None,
+        (false, _) => Some(0),
+        (true, 0) => reg.alloc_slots(1),
+        (true, d) => Some(d + detour::STEP_AT),
+    }?;
+    if slot != 0 && detour == 0 {
+        kp.os.write_text(slot, &prepared.slot_code());
+    }
+    Some(Placement {
+        slot,
+        detour,
+        second: second.filter(|_| detour != 0),
+    })
+}
+
+/// Before a probe is placed on an instruction that the jump of the probe
+/// before it covers: makes that one a jump over its own instruction alone
+/// or a breakpoint, with all its probes (a point of its own at `addr`
+/// must not depend on that jump). Returns the point it replaced, to be
+/// freed after a grace period, or null if nothing covered `addr`.
+fn uncover(kp: &Kprobes, reg: &mut Registry, addr: usize) -> Result<*mut ProbePoint> {
+    let Some(cover) = addr
+        .checked_sub(arch::INSN_ALIGN)
+        .and_then(|c| kp.table.lookup(c))
+        .filter(|c| c.addr + c.prepared.len() == addr)
+    else {
+        return Ok(core::ptr::null_mut());
+    };
+    let (Some(second), Some(jal)) = (cover.second, cover.jump()) else {
+        return Ok(core::ptr::null_mut());
+    };
+    let returns = cover.probes.iter().all(|p| p.ret.is_some());
+    let placement =
+        place(kp, reg, cover.addr, cover.prepared, None, returns, true).ok_or(Error::NoSpace)?;
+    let point = ProbePoint::new(cover.addr, cover.prepared, placement, cover.probes.clone());
+    let (at, old_detour) = (cover.addr, cover.detour);
+    // Its new detour or slot before the point that leads there.
+    kp.os.sync_icache_all_harts();
+    let old = publish(kp, Box::into_raw(Box::new(point))).unwrap_or(core::ptr::null_mut());
+    // The breakpoint (and the covered parcel back) only after that point.
+    core::sync::atomic::fence(Ordering::SeqCst);
+    let seq = arch::breakpoint::uncover(second, at, jal);
+    patch_all(kp, &[(at, seq)], &[]);
+    core::sync::atomic::fence(Ordering::SeqCst);
+    // A hart still on its way through the old jump runs both copies.
+    kp.set_detour_point(old_detour, core::ptr::null_mut());
+    Ok(old)
+}
+
 /// Adds probes (each already checked by `check_addr`, stubs written). All
 /// new breakpoints are armed together. One result per item.
 pub(crate) fn install_many(
@@ -392,7 +448,18 @@ pub(crate) fn install_many(
     let mut replacements = Vec::new();
     let groups = by_addr(items.iter().map(|(p, _)| p.addr).enumerate());
     let addrs: Vec<usize> = groups.keys().copied().collect();
+    for (addr, idxs) in &groups {
+        if kp.table.lookup(*addr).is_none() {
+            match uncover(kp, reg, *addr) {
+                Ok(old) => olds.push(old),
+                Err(e) => idxs.iter().for_each(|&i| results[i] = Err(e)),
+            }
+        }
+    }
     for (addr, idxs) in groups {
+        if results[idxs[0]].is_err() {
+            continue;
+        }
         let group = idxs.iter().map(|&i| items[i].0.clone());
         if let Some(old) = kp.table.lookup(addr) {
             let probes: Vec<Arc<Probe>> = old.probes.iter().cloned().chain(group).collect();
@@ -403,29 +470,10 @@ pub(crate) fn install_many(
         let prepared = items[idxs[0]].1;
         let returns = idxs.iter().all(|&i| items[i].0.ret.is_some());
         let second = second_for(kp, addr, &prepared, |a| addrs.contains(&a));
-        let detour = match reg.points < reg.max_points {
-            true => reg
-                .detour_for(kp, addr, prepared, second, returns)
-                .unwrap_or(0),
-            false => 0,
-        };
-        let slot = match (prepared.needs_slot(), detour) {
-            _ if reg.points >= reg.max_points => None,
-            (false, _) => Some(0),
-            (true, 0) => reg.alloc_slots(1),
-            (true, d) => Some(d + detour::STEP_AT),
-        };
-        let Some(slot) = slot else {
+        let room = reg.points < reg.max_points;
+        let Some(placement) = place(kp, reg, addr, prepared, second, returns, room) else {
             idxs.iter().for_each(|&i| results[i] = Err(Error::NoSpace));
             continue;
-        };
-        if slot != 0 && detour == 0 {
-            kp.os.write_text(slot, &prepared.slot_code());
-        }
-        let placement = Placement {
-            slot,
-            detour,
-            second: second.filter(|_| detour != 0),
         };
         let point = ProbePoint::new(addr, prepared, placement, group.collect::<Vec<_>>().into());
         reg.points += 1;

@@ -127,8 +127,8 @@ pub fn tests() -> Vec<Test> {
             fault_in_second
         ),
         Test::new(
-            "jumps::covered_instruction_refuses_a_probe",
-            covered_refuses
+            "jumps::a_probe_on_the_covered_instruction_uncovers_it",
+            covered_uncovers
         ),
         Test::new("jumps::interrupt_state_survives_the_detour", irq_state),
         Test::new(
@@ -318,31 +318,33 @@ fn fault_in_second() -> TestResult {
     Ok(())
 }
 
-/// The instruction a jump covers cannot get a probe of its own while the
-/// jump is there (typed error, text unchanged); after, it can.
-fn covered_refuses() -> TestResult {
+/// A probe placed on the instruction a jump covers: the covering probe
+/// becomes a breakpoint first (keeping its hits coming), both fire, and
+/// the text comes back whole.
+fn covered_uncovers() -> TestResult {
     // SAFETY: only the address of the asm label is taken.
     let addr = at(unsafe { &kt_jump_c_add_at });
+    let original = text_parcels(addr);
+    let listed = |a: usize| rkprobes::probes().into_iter().find(|p| p.addr == a);
     let p = Kprobe::at(addr).register().map_err(|e| format!("{e}"))?;
-    let text = text_parcels(addr);
-    let second = Kprobe::at(addr + 2).register().map(|h| h.id());
-    let unchanged = text_parcels(addr) == text;
+    let before = listed(addr).map(|i| (i.jump, i.covers));
+    let q = Kprobe::at(addr + 2).register().map_err(|e| format!("{e}"));
+    let after = listed(addr).map(|i| (i.jump, i.covers));
+    let second = listed(addr + 2).map(|i| i.mnemonic);
+    let mut wrong = 0;
+    for i in 0..100 {
+        wrong += usize::from(c_add(40, i) != 40 + i);
+    }
+    let hits = (p.hits(), q.as_ref().map_or(0, |q| q.hits()));
     p.unregister().map_err(|e| format!("{e}"))?;
-    check_eq!(
-        second,
-        Err(rkprobes::Error::CoveredByJump {
-            addr: addr + 2,
-            probe: addr
-        })
-    );
-    check!(unchanged);
-    let q = Kprobe::at(addr + 2)
-        .register()
-        .map_err(|e| format!("{e}"))?;
-    check_eq!(c_add(40, 2), 42);
-    let hits = q.hits();
+    let q = q?;
     q.unregister().map_err(|e| format!("{e}"))?;
-    check_eq!(hits, 1);
+    check_eq!(before, Some((true, Some(addr + 2))));
+    check_eq!(after, Some((false, None)));
+    check_eq!(second, Some("c.jr"));
+    check_eq!(wrong, 0);
+    check_eq!(hits, (100, 100));
+    check_eq!(text_parcels(addr), original);
     Ok(())
 }
 

@@ -143,6 +143,17 @@ pub fn disarm_over_two(first: Insn, second: Insn, addr: usize, jal: Insn) -> Pat
     replace_32(jal.raw(), covered(first, second), addr)
 }
 
+/// Stores that turn the jump `jal` at `addr` over a compressed instruction
+/// and the first parcel of `second` into `c.ebreak` followed by that
+/// parcel again (a probe is about to be placed on `second`).
+pub fn uncover(second: Insn, addr: usize, jal: Insn) -> PatchSeq {
+    replace_32(
+        jal.raw(),
+        C_EBREAK as u32 | (second.raw() & 0xffff) << 16,
+        addr,
+    )
+}
+
 /// Stores that turn the breakpoint at `addr` back into `orig`.
 pub fn disarm(orig: Insn, addr: usize) -> PatchSeq {
     disarm_from(orig, addr, ebreak())
@@ -269,6 +280,8 @@ mod tests {
             assert_eq!(seq.steps()[1].offset, 2);
             no_torn_state(from, jal.raw(), &seq);
             no_torn_state(jal.raw(), from, &disarm_over_two(c_li, c_mv, addr, jal));
+            let uncovered = C_EBREAK as u32 | 0x852e << 16;
+            no_torn_state(jal.raw(), uncovered, &uncover(c_mv, addr, jal));
         }
     }
 
