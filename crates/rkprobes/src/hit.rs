@@ -379,6 +379,9 @@ fn count_nested(point: &ProbePoint) {
 fn skip(hart: &HartState, point: &ProbePoint, tf: &mut TrapFrame) {
     if tf.pc() == point.addr {
         tf.set_pc(point.resume_after);
+    } else {
+        // Set past the instruction by hand (`sepc += len`).
+        tf.set_pc(point.pc_to_run(tf.pc()));
     }
     hart.leave(false);
 }
@@ -523,6 +526,12 @@ fn finish_scratch_step(kp: &Kprobes, hart: &HartState, tf: &mut TrapFrame) -> bo
 
 #[link_section = ".text.rkprobes"]
 fn run_post(point: &ProbePoint, tf: &mut TrapFrame) {
+    // Post handlers see the pc in the text, even where a jump covers the
+    // next instruction; it goes back to the copy after them.
+    let covers = point.second.is_some();
+    if covers {
+        tf.set_pc(point.pc_in_text(tf.pc()));
+    }
     // A return probe's post handler runs at the return, not here.
     for probe in point
         .probes
@@ -532,6 +541,9 @@ fn run_post(point: &ProbePoint, tf: &mut TrapFrame) {
         if let Some(post) = &probe.post {
             post.call(tf, &[0; 4]);
         }
+    }
+    if covers {
+        tf.set_pc(point.pc_to_run(tf.pc()));
     }
 }
 
@@ -591,7 +603,7 @@ pub fn unowned_breakpoints() -> u64 {
 /// that address is returned. A fault in the copy of the instruction after
 /// a compressed one whose jump covers it too is reported at that
 /// instruction's address, but the pc stays in the copy (the text there
-/// starts with the jump's upper half).
+/// starts with the jump's upper half): restart at the frame's pc.
 pub fn kprobes_fault_handler(tf: &mut TrapFrame) -> Option<usize> {
     let kp = global::get()?;
     if !kp.slots.contains(&tf.pc()) {
@@ -609,7 +621,10 @@ pub fn kprobes_fault_handler(tf: &mut TrapFrame) -> Option<usize> {
             // The second instruction of a jump over two: reported at its
             // address, but restarted from its copy (its own bytes start
             // with the jump's).
-            Some(CopyFault::Second) => return Some(info.addr + info.prepared.len()),
+            Some(CopyFault::Second) if info.second.is_some() => {
+                return Some(info.addr + info.prepared.len())
+            }
+            Some(_) => {}
             None => {}
         }
     }

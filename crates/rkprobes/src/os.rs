@@ -85,23 +85,33 @@ pub trait KprobeOs: Sync {
     /// instructions keep a breakpoint).
     ///
     /// Say yes only if, besides, kernel code is entered only at function
-    /// starts, symbols of the symbol table, return addresses and through
-    /// each function's own direct branches: no unwinder landing pads, no
-    /// fault fix-up addresses that are not symbols. The library checks
-    /// the direct branches and refuses functions with indirect jumps.
+    /// starts, symbols of the symbol table, return addresses (`ra` or a
+    /// link register set by a call) and through each function's own
+    /// direct branches: no unwinder landing pads, no fault fix-up
+    /// addresses that are not symbols, no code addresses made in one
+    /// function and jumped to from another. The library checks direct
+    /// branches, `auipc`-made addresses and indirect jumps in the function
+    /// (`arch/riscv/region.rs`). Also: no hart may wait for the library's
+    /// registry (`register`, `unregister`, `reclaim_stack`) with
+    /// interrupts masked, and none registers from a trap handler, as the
+    /// registering hart waits for the others to take an interrupt. And a
+    /// fault in the covered instruction's copy is reported at that
+    /// instruction (`kprobes_fault_handler`'s result) while the frame's pc
+    /// stays in the copy: restart at the frame's pc, not at the result.
     fn can_wait_harts_out_of(&self) -> bool {
         false
     }
 
-    /// Returns once no other hart is stopped with its pc in `range`: none
-    /// interrupted there (a trap in progress returns into it) and no task
-    /// switched out there. Harts that run on get there no more: the
-    /// library has put a breakpoint in front. For example: interrupt every
-    /// other hart until each was interrupted outside `range`; with kernel
-    /// preemption, also wait until no preempted task's pc is in it (Linux
-    /// waits for an RCU-tasks grace period). Called with the library's
-    /// registry lock held, never from the hit path.
-    fn wait_harts_out_of(&self, _range: Range<usize>) {}
+    /// Returns once no other hart is stopped with its pc in any of
+    /// `ranges`: none interrupted there (a trap in progress returns into
+    /// it) and no task switched out there. Harts that run on get there no
+    /// more: the library has put a breakpoint in front. For example:
+    /// interrupt every other hart until each was interrupted outside the
+    /// ranges; with kernel preemption, also wait until no preempted
+    /// task's pc is in them (Linux waits for an RCU-tasks grace period).
+    /// Called with the library's registry lock held, never from the hit
+    /// path, once per batch of probes.
+    fn wait_harts_out_of(&self, _ranges: &[Range<usize>]) {}
 
     /// Called while waiting for other harts to leave a probe.
     fn relax(&self) {

@@ -372,6 +372,24 @@ impl ProbePoint {
         }
     }
 
+    /// `pc` as handlers see it: the copy of the instruction a jump covers
+    /// shows as that instruction's address.
+    pub fn pc_in_text(&self, pc: usize) -> usize {
+        match self.second {
+            Some(_) if pc == self.resume_after => self.addr + self.prepared.len(),
+            _ => pc,
+        }
+    }
+
+    /// `pc` to resume at: the instruction a jump covers runs from its copy
+    /// (its own first parcel is the jump's upper half).
+    pub fn pc_to_run(&self, pc: usize) -> usize {
+        match pc == self.addr + self.prepared.len() {
+            true => self.resume_after,
+            false => pc,
+        }
+    }
+
     /// The `jal` to its detour that a jump probe puts at `addr`; `None`
     /// for a breakpoint probe (a compressed instruction's detour holds
     /// only its copies, unless its jump covers a second instruction).

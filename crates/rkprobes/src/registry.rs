@@ -259,10 +259,18 @@ pub(crate) fn check_addr(kp: &Kprobes, addr: usize) -> Result<(Prepared, usize)>
     // holds a breakpoint or a jump, so take the original instructions.
     let mut at = func.addr;
     while at < addr {
-        match original_insn(kp, at) {
-            Some(insn) => at += insn.len(),
-            None => break,
+        let len = match kp.table.lookup(at) {
+            // A jump over two: past both, unless `addr` is the second.
+            Some(p) => match p.second {
+                Some(second) if at + p.prepared.len() != addr => p.prepared.len() + second.len(),
+                _ => p.prepared.len(),
+            },
+            None => arch::insn_len_at(&text::read(at, 2)).unwrap_or(0),
+        };
+        if len == 0 {
+            break;
         }
+        at += len;
     }
     if at != addr {
         return Err(Error::NotInstructionBoundary {
@@ -347,10 +355,8 @@ fn patch_all(kp: &Kprobes, seqs: &[(usize, arch::breakpoint::PatchSeq)], waits: 
             }
         }
         kp.os.sync_icache_all_harts();
-        if i == 0 {
-            waits
-                .iter()
-                .for_each(|r| kp.os.wait_harts_out_of(r.clone()));
+        if i == 0 && !waits.is_empty() {
+            kp.os.wait_harts_out_of(waits);
         }
     }
 }
@@ -447,15 +453,16 @@ pub(crate) fn install_many(
     let mut fresh: Vec<(*mut ProbePoint, Vec<usize>)> = Vec::new();
     let mut replacements = Vec::new();
     let groups = by_addr(items.iter().map(|(p, _)| p.addr).enumerate());
-    let addrs: Vec<usize> = groups.keys().copied().collect();
     for (addr, idxs) in &groups {
         if kp.table.lookup(*addr).is_none() {
             match uncover(kp, reg, *addr) {
+                Ok(old) if old.is_null() => {}
                 Ok(old) => olds.push(old),
                 Err(e) => idxs.iter().for_each(|&i| results[i] = Err(e)),
             }
         }
     }
+    let placing = |a: usize| items.iter().any(|(p, _)| p.addr == a);
     for (addr, idxs) in groups {
         if results[idxs[0]].is_err() {
             continue;
@@ -469,7 +476,7 @@ pub(crate) fn install_many(
         }
         let prepared = items[idxs[0]].1;
         let returns = idxs.iter().all(|&i| items[i].0.ret.is_some());
-        let second = second_for(kp, addr, &prepared, |a| addrs.contains(&a));
+        let second = second_for(kp, addr, &prepared, placing);
         let room = reg.points < reg.max_points;
         let Some(placement) = place(kp, reg, addr, prepared, second, returns, room) else {
             idxs.iter().for_each(|&i| results[i] = Err(Error::NoSpace));

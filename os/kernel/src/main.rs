@@ -55,6 +55,9 @@ extern "C" fn rust_main(hartid: usize, dtb: usize) -> ! {
     rkprobes_os::init();
     uprobes_os::init();
     smp::start_secondaries(hartid, info.harts);
+    // IPIs reach this hart too: a probe registered on another hart waits
+    // for this one to take one (`smp::wait_harts_out_of`).
+    smp::enable_ipi();
     arch::irq_enable();
 
     println!("rkprobes demo OS");

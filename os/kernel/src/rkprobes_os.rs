@@ -48,8 +48,8 @@ impl KprobeOs for DemoOs {
         true
     }
 
-    fn wait_harts_out_of(&self, range: Range<usize>) {
-        smp::wait_harts_out_of(range);
+    fn wait_harts_out_of(&self, ranges: &[Range<usize>]) {
+        smp::wait_harts_out_of(ranges);
     }
 
     fn sync_icache_local(&self) {

@@ -79,8 +79,9 @@ extern "C" fn rust_secondary_main(hartid: usize) -> ! {
 /// Supervisor software interrupt enable bit of `sie`.
 const SIE_SSIE: usize = 1 << 1;
 
-/// Lets `run_on_all`'s IPI wake this hart from `wfi`.
-fn enable_ipi() {
+/// Lets IPIs in: `run_on_all`'s wakes this hart from `wfi`,
+/// `wait_harts_out_of`'s asks where it is.
+pub fn enable_ipi() {
     // SAFETY: enables the supervisor software interrupt source only.
     unsafe { core::arch::asm!("csrs sie, {}", in(reg) SIE_SSIE) };
 }
@@ -91,55 +92,55 @@ pub fn ipi_others() {
 }
 
 /// An IPI from `run_on_all` (it only wakes the hart) or from
-/// `wait_harts_out_of` (is this hart outside the range?); clear it.
+/// `wait_harts_out_of` (where was this hart?); clear it.
 /// `interrupted_pc`: where the hart was when the IPI came.
 pub fn on_ipi(interrupted_pc: usize) {
     // SAFETY: clears sip.SSIP, the pending bit of the interrupt being taken.
     unsafe { core::arch::asm!("csrc sip, {}", in(reg) SIE_SSIE) };
-    // Seqlock read of the request: an odd epoch is being written.
-    let epoch = OUT_EPOCH.load(Ordering::Acquire);
-    if epoch % 2 == 1 {
-        return;
-    }
-    let range = OUT_START.load(Ordering::Relaxed)..OUT_END.load(Ordering::Relaxed);
-    core::sync::atomic::fence(Ordering::Acquire);
-    if OUT_EPOCH.load(Ordering::Relaxed) == epoch && !range.contains(&interrupted_pc) {
-        OUT_SEEN[arch::hart_id()].store(epoch, Ordering::Release);
-    }
+    let h = arch::hart_id();
+    let asked = WHERE_EPOCH.load(Ordering::Acquire);
+    WHERE_PC[h].store(interrupted_pc, Ordering::Relaxed);
+    WHERE_SEEN[h].store(asked, Ordering::Release);
 }
 
-/// `wait_harts_out_of`'s request: the range, under a seqlock epoch (odd
-/// while written), and per hart the last epoch it was seen outside it.
-static OUT_EPOCH: AtomicUsize = AtomicUsize::new(0);
-static OUT_START: AtomicUsize = AtomicUsize::new(0);
-static OUT_END: AtomicUsize = AtomicUsize::new(0);
-static OUT_SEEN: [AtomicUsize; MAX_HARTS] = [const { AtomicUsize::new(0) }; MAX_HARTS];
-static OUT_LOCK: spin::Mutex<()> = spin::Mutex::new(());
+/// `wait_harts_out_of`'s questions: each round a new epoch; a hart's
+/// answer is the pc its IPI interrupted, under the epoch it read.
+static WHERE_EPOCH: AtomicUsize = AtomicUsize::new(0);
+static WHERE_SEEN: [AtomicUsize; MAX_HARTS] = [const { AtomicUsize::new(0) }; MAX_HARTS];
+static WHERE_PC: [AtomicUsize; MAX_HARTS] = [const { AtomicUsize::new(0) }; MAX_HARTS];
+static WHERE_LOCK: spin::Mutex<()> = spin::Mutex::new(());
 
 /// Returns once every other online hart has taken an IPI with its pc
-/// outside `range` (the hook rkprobes needs to cover two instructions with
-/// one jump). This kernel never preempts kernel code: a task switches out
-/// only where it calls the scheduler, so a hart is stopped with its pc in
-/// `range` only while an interrupt it took there is in progress. Once
-/// back, it runs on (rkprobes has put a breakpoint in front, so it does
-/// not come back) and is seen outside at a later IPI.
-pub fn wait_harts_out_of(range: core::ops::Range<usize>) {
-    let _one_at_a_time = OUT_LOCK.lock();
-    OUT_EPOCH.fetch_add(1, Ordering::AcqRel);
-    OUT_START.store(range.start, Ordering::Relaxed);
-    OUT_END.store(range.end, Ordering::Relaxed);
-    let epoch = OUT_EPOCH.fetch_add(1, Ordering::AcqRel) + 1;
-    loop {
-        let pending = harts()
-            .filter(|&h| h != arch::hart_id())
-            .filter(|&h| OUT_SEEN[h].load(Ordering::Acquire) != epoch)
-            .fold(0, |m, h| m | (1 << h));
-        if pending == 0 {
-            return;
-        }
+/// outside all of `ranges` (the hook rkprobes needs to cover two
+/// instructions with one jump). This kernel never preempts kernel code:
+/// a task switches out only where it calls the scheduler, so a hart is
+/// stopped with its pc in a range only while an interrupt it took there
+/// is in progress. Once back, it runs on (rkprobes has put a breakpoint
+/// in front, so it does not come back) and is seen outside at a later
+/// IPI. An answer counts if given after the question: the hart was
+/// stopped at that pc then, after the breakpoint was in place.
+pub fn wait_harts_out_of(ranges: &[core::ops::Range<usize>]) {
+    let _one_at_a_time = WHERE_LOCK.lock();
+    let inside = |pc: usize| ranges.iter().any(|r| r.contains(&pc));
+    let mut pending = others_mask();
+    let mut rounds = 0u64;
+    while pending != 0 {
+        let epoch = WHERE_EPOCH.fetch_add(1, Ordering::AcqRel) + 1;
         sbi_rt::send_ipi(sbi_rt::HartMask::from_mask_base(pending, 0));
         for _ in 0..1000 {
             core::hint::spin_loop();
+        }
+        let asked = pending;
+        for h in (0..MAX_HARTS).filter(|h| asked & (1 << h) != 0) {
+            if WHERE_SEEN[h].load(Ordering::Acquire) == epoch
+                && !inside(WHERE_PC[h].load(Ordering::Relaxed))
+            {
+                pending &= !(1 << h);
+            }
+        }
+        rounds += 1;
+        if rounds == 100_000 {
+            log::warn!("wait_harts_out_of: harts {pending:#x} take no IPI (interrupts masked?)");
         }
     }
 }

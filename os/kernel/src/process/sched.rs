@@ -124,7 +124,16 @@ fn schedule(hart: usize) {
         let irq = IrqGuard::new();
         let next = READY.lock().pop_front();
         match next {
-            Some(thread) => run(hart, thread),
+            Some(thread) => {
+                let exited = run(hart, thread);
+                // With interrupts on: `reclaim_stack` waits for the probe
+                // registry, whose holder may wait for this hart to take
+                // an IPI (`smp::wait_harts_out_of`).
+                drop(irq);
+                if let Some(thread) = exited {
+                    finish(thread);
+                }
+            }
             None => {
                 drop(irq);
                 if LIVE.load(Ordering::Acquire) == 0 {
@@ -145,8 +154,9 @@ pub(super) fn activate(satp: usize) {
     unsafe { core::arch::asm!("csrw satp, {}", "sfence.vma", in(reg) satp) };
 }
 
-/// Runs `thread` on this hart until it gives the hart back.
-fn run(hart: usize, thread: Arc<Thread>) {
+/// Runs `thread` on this hart until it gives the hart back; returns it if
+/// it exited (for `finish`).
+fn run(hart: usize, thread: Arc<Thread>) -> Option<Arc<Thread>> {
     let process: &Process = &thread.process;
     process.harts.fetch_or(1 << hart, Ordering::Relaxed);
     BUSY.fetch_or(1 << hart, Ordering::Relaxed);
@@ -169,21 +179,25 @@ fn run(hart: usize, thread: Arc<Thread>) {
     // SAFETY: as above; back on this hart's scheduler context.
     let thread = unsafe { (*me.current.get()).take() }.expect("current thread");
     if thread.exited.load(Ordering::Acquire) {
-        // The kernel functions it was in on its way out (the system call
-        // that ended it) never return: calls in flight of their return
-        // probes go.
-        // SAFETY: the thread exited and is off every hart: nothing on its
-        // kernel stack runs again.
-        unsafe { rkprobes::reclaim_stack(thread.kernel_stack()) };
-        // The last thread off its hart: no hart is on the page table, the
-        // memory can go.
-        if thread.process.unfinished.fetch_sub(1, Ordering::AcqRel) == 1 {
-            thread.process.release_memory();
-        }
-        LIVE.fetch_sub(1, Ordering::AcqRel);
-    } else {
-        make_ready(thread);
+        return Some(thread);
     }
+    make_ready(thread);
+    None
+}
+
+/// After a thread exited and left its hart.
+fn finish(thread: Arc<Thread>) {
+    // The kernel functions it was in on its way out (the system call that
+    // ended it) never return: calls in flight of their return probes go.
+    // SAFETY: the thread exited and is off every hart: nothing on its
+    // kernel stack runs again.
+    unsafe { rkprobes::reclaim_stack(thread.kernel_stack()) };
+    // The last thread off its hart: no hart is on the page table, the
+    // memory can go.
+    if thread.process.unfinished.fetch_sub(1, Ordering::AcqRel) == 1 {
+        thread.process.release_memory();
+    }
+    LIVE.fetch_sub(1, Ordering::AcqRel);
 }
 
 /// Gives this hart back to its scheduler; the calling thread runs again

@@ -10,7 +10,7 @@ use crate::{check, check_eq};
 use alloc::format;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
-use rkprobes::{Kprobe, TrapFrame};
+use rkprobes::{Kprobe, PreAction, TrapFrame};
 
 asm_case!(
     kt_jump_add,
@@ -129,6 +129,10 @@ pub fn tests() -> Vec<Test> {
         Test::new(
             "jumps::a_probe_on_the_covered_instruction_uncovers_it",
             covered_uncovers
+        ),
+        Test::new(
+            "jumps::handlers_see_the_covered_instruction_at_its_address",
+            covered_pcs
         ),
         Test::new("jumps::interrupt_state_survives_the_detour", irq_state),
         Test::new(
@@ -315,6 +319,41 @@ fn fault_in_second() -> TestResult {
     check_eq!(fault_at, Some(addr + 2));
     check_eq!(ok, 0x1234);
     check_eq!(hits, 2);
+    Ok(())
+}
+
+/// Where a jump covers the next instruction, handlers still see text
+/// addresses: a post handler the pc after the probed instruction, and a
+/// pre handler that skips by moving the pc past it (`sepc += 2`) resumes
+/// at the covered instruction, which still runs.
+fn covered_pcs() -> TestResult {
+    static POST_PC: AtomicUsize = AtomicUsize::new(0);
+    // SAFETY: only the address of the asm label is taken.
+    let addr = at(unsafe { &kt_jump_c_add_at });
+    let p = Kprobe::at(addr)
+        .post(|tf: &mut TrapFrame| POST_PC.store(tf.sepc, SeqCst))
+        .register()
+        .map_err(|e| format!("{e}"))?;
+    let covers = rkprobes::probes()
+        .into_iter()
+        .find(|i| i.addr == addr)
+        .and_then(|i| i.covers);
+    let with_post = c_add(40, 2);
+    p.unregister().map_err(|e| format!("{e}"))?;
+    let p = Kprobe::at(addr)
+        .pre(|tf: &mut TrapFrame| {
+            tf.sepc += 2;
+            tf.x[10] = 99;
+            PreAction::Skip
+        })
+        .register()
+        .map_err(|e| format!("{e}"))?;
+    let skipped = c_add(40, 2);
+    p.unregister().map_err(|e| format!("{e}"))?;
+    check_eq!(covers, Some(addr + 2));
+    check_eq!(with_post, 42);
+    check_eq!(POST_PC.load(SeqCst), addr + 2);
+    check_eq!(skipped, 99);
     Ok(())
 }
 

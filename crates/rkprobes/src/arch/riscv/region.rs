@@ -40,15 +40,47 @@ pub fn second_for_jump(
         return None;
     }
     let mut at = function.start;
+    // The last `auipc`: its register and the address it made.
+    let mut made: Option<(usize, usize)> = None;
     while at < function.end {
         let insn = read(at)?;
         // The first instruction's own way on is redirected (`Bound::redirect`).
         if at != addr && leads_into(insn, at, next..end) {
             return None;
         }
+        if let Some((rd, base)) = made.take() {
+            if may_address(insn, rd, base, next..end) {
+                return None;
+            }
+        }
+        if let Action::Simulate(SimOp::Auipc { rd, imm }) = decode(insn).action {
+            made = Some((rd.index(), at.wrapping_add(imm as usize)));
+        }
         at += insn.len();
     }
     Some(second)
+}
+
+/// Whether `insn`, right after an `auipc` that left `base` in `x[rd]`,
+/// may make an address inside `covered` (to be jumped to, maybe from
+/// elsewhere: a return address set by hand, a resume address): an `addi`
+/// or `jalr` on `x[rd]` makes exactly one; a load or store through it is
+/// a data access; anything else may add any 12-bit offset.
+fn may_address(insn: Insn, rd: usize, base: usize, covered: Range<usize>) -> bool {
+    let raw = insn.raw();
+    let rs1 = (raw >> 15 & 31) as usize;
+    let imm = ((raw as i32) >> 20) as isize as usize;
+    let near = base.wrapping_sub(2048) < covered.end && covered.start < base.wrapping_add(2048);
+    if insn.is_compressed() || rs1 != rd {
+        return near;
+    }
+    match (raw & 0x7f, raw >> 12 & 7) {
+        // addi, jalr
+        (0x13, 0) | (0x67, 0) => covered.contains(&base.wrapping_add(imm)),
+        // loads, stores, atomics (data through x[rd])
+        (0x03 | 0x07 | 0x23 | 0x27 | 0x2f, _) => false,
+        _ => near,
+    }
 }
 
 /// Whether `insn` runs the same from a detour's copy: not PC-relative
@@ -137,6 +169,25 @@ mod tests {
         assert_eq!(check(&[C_ADDI_SP, C_SDSP_RA, 0x8782, RET], 0x1000), None); // c.jr a5
                                                                                // The first instruction's own branch to the second is fine.
         assert_eq!(check(&[0xe109, C_SDSP_RA, RET], 0x1000), Some(C_SDSP_RA)); // c.bnez a0, +2
+    }
+
+    /// An address made with `auipc` inside the covered bytes (a return
+    /// or resume address set by hand) refuses; one elsewhere, or a data
+    /// access, does not.
+    #[test]
+    fn auipc_made_addresses_inside_refuse() {
+        // auipc t0, 0 at 0x1004, then addi t0, t0, imm: t0 = 0x1004 + imm.
+        let addi = |imm: i32| ((imm as u32) << 20) | 5 << 15 | 5 << 7 | 0x13;
+        let auipc_t0 = 0x0000_0297;
+        let f = |second: u32| check(&[C_ADDI_SP, C_SDSP_RA, auipc_t0, second, RET], 0x1000);
+        assert_eq!(f(addi(-2)), None, "0x1002, the covered one");
+        assert_eq!(f(addi(-4)), Some(C_SDSP_RA), "0x1000, the probed one");
+        assert_eq!(f(addi(8)), Some(C_SDSP_RA));
+        // ld t1, -2(t0): a load, not an address kept.
+        let ld = ((-2i32 as u32) << 20) | 5 << 15 | 3 << 12 | 6 << 7 | 0x03;
+        assert_eq!(f(ld), Some(C_SDSP_RA));
+        // Anything else on t0 near the covered bytes: refused.
+        assert_eq!(f(0x0053_0333), None); // add t1, t1, t0
     }
 
     #[test]
