@@ -47,7 +47,7 @@ fn breakpoint_hit(tf: &mut TrapFrame) -> bool {
         }
         match &point.run {
             // Tested alone first: `c.beqz`/`c.bnez`, the compressed
-            // branches (breakpoints are mostly on compressed instructions).
+            // branches (breakpoints are on compressed instructions).
             Run::Simulate(sim @ Bound::Zero { .. }) => tf.sepc = sim.run(&mut tf.x),
             Run::Simulate(sim) => tf.sepc = sim.run(&mut tf.x),
             Run::OutOfLine if point.detour != 0 => {
@@ -72,8 +72,8 @@ fn breakpoint_hit(tf: &mut TrapFrame) -> bool {
 #[inline(never)]
 #[link_section = ".text.rkprobes"]
 fn other_hit(hart: &HartState, point: &ProbePoint, tf: &mut TrapFrame, nested: bool) {
-    // A function's entry with one return probe (most functions start with
-    // a compressed instruction: most return probes are hit here).
+    // A function's entry with one return probe (a compressed first
+    // instruction whose jump cannot cover the next one).
     if let (Fast::OneRet(one), false) = (&point.fast, nested) {
         ret_entry::<false>(hart, point, one, tf);
         return;
@@ -526,12 +526,24 @@ fn finish_scratch_step(kp: &Kprobes, hart: &HartState, tf: &mut TrapFrame) -> bo
 
 #[link_section = ".text.rkprobes"]
 fn run_post(point: &ProbePoint, tf: &mut TrapFrame) {
-    // Post handlers see the pc in the text, even where a jump covers the
-    // next instruction; it goes back to the copy after them.
-    let covers = point.second.is_some();
-    if covers {
-        tf.set_pc(point.pc_in_text(tf.pc()));
+    if point.second.is_some() {
+        return run_post_covering(point, tf);
     }
+    post_handlers(point, tf);
+}
+
+/// Post handlers see the pc in the text, even where a jump covers the
+/// next instruction; it goes back to the copy after them.
+#[inline(never)]
+#[link_section = ".text.rkprobes"]
+fn run_post_covering(point: &ProbePoint, tf: &mut TrapFrame) {
+    tf.set_pc(point.pc_in_text(tf.pc()));
+    post_handlers(point, tf);
+    tf.set_pc(point.pc_to_run(tf.pc()));
+}
+
+#[inline(always)]
+fn post_handlers(point: &ProbePoint, tf: &mut TrapFrame) {
     // A return probe's post handler runs at the return, not here.
     for probe in point
         .probes
@@ -541,9 +553,6 @@ fn run_post(point: &ProbePoint, tf: &mut TrapFrame) {
         if let Some(post) = &probe.post {
             post.call(tf, &[0; 4]);
         }
-    }
-    if covers {
-        tf.set_pc(point.pc_to_run(tf.pc()));
     }
 }
 

@@ -3,10 +3,12 @@
 //! `TrapFrame` on the stack, calls the library, and leaves with `sret`
 //! (which restores the interrupt state and jumps in one instruction).
 //!
-//! A compressed instruction has no room for the `jal`: it keeps its
-//! breakpoint, but when it runs out of line it gets a detour too, for the
-//! copies alone (padded with `c.nop`), so the trap returns straight into a
-//! copy that jumps back (`hit::handle_breakpoint`): one trap per hit.
+//! A compressed instruction has no room for the `jal` alone: it gets one
+//! that covers the next instruction too where that is safe (below), else
+//! it keeps its breakpoint, and when it runs out of line it gets a detour
+//! too, for the copies alone (padded with `c.nop`), so the trap returns
+//! straight into a copy that jumps back (`hit::handle_breakpoint`): one
+//! trap per hit.
 //!
 //! One detour per probed address, in the slot area (`jal` reaches ±1 MiB):
 //! ```text
