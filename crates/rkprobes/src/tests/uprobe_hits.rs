@@ -467,19 +467,37 @@ fn foreign_breakpoint_in_a_probed_process_is_not_owned() {
     h.unregister().unwrap();
 }
 
+/// A thread that trapped, then found the probe gone before it got the
+/// lock: the original instruction is back in memory, but the thread runs
+/// it without fetching it again (a stale fetch would trap forever): from
+/// the removed point's slot, or simulated. No handler runs.
 #[test]
-fn trap_after_unregister_resumes_at_the_restored_instruction() {
+fn trap_after_unregister_runs_the_restored_instruction_in_place() {
     let _w = world();
     let pid = start(A);
     let addr = work(off::ADDI);
     let (seen, f) = recorder();
     let h = Uprobe::new(A).addr(addr).pre(f).register().unwrap();
-    // The thread trapped, then the probe went before it got the lock.
     h.unregister().unwrap();
     let mut tf = frame(addr);
+    tf.x[A0] = 1;
     assert!(trap(pid, &mut tf), "trap of a removed probe not owned");
-    assert_eq!(tf.pc(), addr, "must fetch the original again");
-    assert!(taken(&seen).is_empty());
+    let slot = tf.pc();
+    assert_ne!(slot, addr, "fetched again");
+    // The slot holds the original and jumps back after it.
+    let code = uos().mem(pid, slot, 4);
+    assert_eq!(code, uos().mem(pid, addr, 4));
+    super::harness::emulate(&code, &mut tf).unwrap();
+    assert_eq!(tf.x[A0], 6, "addi a0, a0, 5 ran");
+    // A simulated one (`jal ra, +16`) is simulated.
+    let (seen2, f) = recorder();
+    let jal = work(off::JAL);
+    let h = Uprobe::new(A).addr(jal).pre(f).register().unwrap();
+    h.unregister().unwrap();
+    let mut tf = frame(jal);
+    assert!(trap(pid, &mut tf));
+    assert_eq!((tf.pc(), tf.x[1]), (jal + 16, jal + 4), "jal ran");
+    assert!(taken(&seen).is_empty() && taken(&seen2).is_empty());
 }
 
 #[test]

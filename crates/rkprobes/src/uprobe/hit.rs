@@ -7,7 +7,7 @@
 //! (calls in flight are told apart by their stack pointer).
 
 use super::layout::{self, SlotTrap, SLOT_PAGE_SIZE};
-use super::os::{ProcessId, UprobeOs};
+use super::os::UprobeOs;
 use super::state::{Index, ProcState, UPoint};
 use super::Uprobes;
 use crate::arch::current::{breakpoint, Run, TrapFrame};
@@ -36,7 +36,7 @@ impl Uprobes {
             return self.slot_trap(hart, index, state, offset, cx);
         }
         let Some(point) = index.point(state.path, pc) else {
-            return gone(*os, pid, pc);
+            return gone(*os, index, state, cx);
         };
         if point.solo {
             self.hit_solo(hart, state, point, cx);
@@ -201,22 +201,42 @@ impl Uprobes {
     }
 }
 
-/// A breakpoint at `pc` of process `pid` that is no point of the snapshot:
-/// removed while this thread was on its way here (the original instruction
-/// is back: fetch it again), or nobody's (still a breakpoint there).
+/// No point at `pc` in this process's program: either its probe was
+/// removed while this thread was on its way here (the original
+/// instruction is back), or the breakpoint is nobody's (`false`). In the
+/// first case the instruction is run here, not fetched again: this hart's
+/// fetch may still see the breakpoint (an emulator's translation can lag
+/// behind the fence), and fetching again could trap forever. It runs from
+/// the removed point's slot, which stays in the slot page while the
+/// process lives, or is simulated.
 #[link_section = ".text.rkprobes"]
 #[inline(never)]
 #[cold]
-fn gone(os: &dyn UprobeOs, pid: ProcessId, pc: usize) -> bool {
+fn gone(os: &dyn UprobeOs, index: &Index, state: &ProcState, cx: &mut TrapFrame) -> bool {
+    let pc = cx.pc();
     let mut b = [0u8; 4];
-    let ok = os.read_user(pid, pc, &mut b[..2]);
+    let ok = os.read_user(state.pid, pc, &mut b[..2]);
     let lo = u16::from_le_bytes([b[0], b[1]]);
-    let hi = if ok && breakpoint::len_of(lo) == 4 && os.read_user(pid, pc + 2, &mut b[2..]) {
+    let len = breakpoint::len_of(lo);
+    let hi = if ok && len == 4 && os.read_user(state.pid, pc + 2, &mut b[2..]) {
         u16::from_le_bytes([b[2], b[3]])
     } else {
         0
     };
-    ok && !breakpoint::is_breakpoint(lo, hi)
+    if !ok || breakpoint::is_breakpoint(lo, hi) {
+        return false;
+    }
+    if let Some(point) = index.retired(state.path, pc) {
+        match &point.run {
+            Run::Simulate(sim) => cx.sepc = sim.run(&mut cx.x),
+            Run::OutOfLine => to_slot(state, point, cx),
+        }
+    } else if let Ok(p) = crate::arch::current::prepare(&b[..len]) {
+        if let crate::arch::current::Exec::Simulate(op) = p.exec {
+            p.simulate(op, pc, cx);
+        }
+    }
+    true
 }
 
 /// Sends the thread to `point`'s slot: straight back from there unless a

@@ -183,6 +183,16 @@ impl Index {
         self.slots.get(index)?.as_deref()
     }
 
+    /// A removed point of program `path` at `addr` whose slot is still in
+    /// the slot page (a cold path: a scan).
+    pub fn retired(&self, path: PathId, addr: usize) -> Option<&UPoint> {
+        self.slots
+            .iter()
+            .flatten()
+            .map(|p| &**p)
+            .find(|p| p.path == path && p.addr == addr)
+    }
+
     /// Registered probe `id`.
     #[inline(always)]
     pub fn probe(&self, id: u64) -> Option<&UProbe> {

@@ -45,7 +45,7 @@ pub fn second_for_jump(
     while at < function.end {
         let insn = read(at)?;
         // The first instruction's own way on is redirected (`Bound::redirect`).
-        if at != addr && leads_into(insn, at, next..end) {
+        if at != addr && leads_into(insn, at, made, next..end) {
             return None;
         }
         if let Some((rd, base)) = made.take() {
@@ -93,14 +93,22 @@ fn runs_anywhere(insn: Insn) -> bool {
     }
 }
 
-/// Whether `insn` at `at` may continue inside `covered`.
-fn leads_into(insn: Insn, at: usize, covered: Range<usize>) -> bool {
+/// Whether `insn` at `at` may continue inside `covered`; `made`: the
+/// register and address an `auipc` right before it left.
+fn leads_into(insn: Insn, at: usize, made: Option<(usize, usize)>, covered: Range<usize>) -> bool {
     match decode(insn).action {
         Action::Simulate(SimOp::Branch { offset, .. } | SimOp::Jal { offset, .. }) => {
             covered.contains(&at.wrapping_add(offset as usize))
         }
-        // Anything but `ret` (`jr ra`), as it cannot be told where to.
-        Action::Simulate(SimOp::Jalr { rd, rs1, .. }) => rd.index() == 0 && rs1.index() != 1,
+        Action::Simulate(SimOp::Jalr { rd, rs1, offset }) if rd.index() == 0 => match made {
+            // A far jump or tail call (`auipc` + `jr`): known target.
+            Some((reg, base)) if reg == rs1.index() => {
+                covered.contains(&(base.wrapping_add(offset as usize) & !1))
+            }
+            // `ret` (`jr ra`) goes back to a caller; any other jump
+            // through a register cannot be told where to.
+            _ => rs1.index() != 1,
+        },
         _ => false,
     }
 }
@@ -167,7 +175,12 @@ mod tests {
         );
         // A jump through a register that is not a return.
         assert_eq!(check(&[C_ADDI_SP, C_SDSP_RA, 0x8782, RET], 0x1000), None); // c.jr a5
-                                                                               // The first instruction's own branch to the second is fine.
+                                                                               // A tail call (`auipc t1, 0` + `jr imm(t1)`): its target is known.
+        let jr_t1 = |imm: i32| ((imm as u32) << 20) | 6 << 15 | 0x67;
+        let tail = |imm| check(&[C_ADDI_SP, C_SDSP_RA, 0x0000_0317, jr_t1(imm)], 0x1000);
+        assert_eq!(tail(0x100), Some(C_SDSP_RA), "to elsewhere");
+        assert_eq!(tail(-2), None, "auipc at 0x1004 - 2: the covered one");
+        // The first instruction's own branch to the second is fine.
         assert_eq!(check(&[0xe109, C_SDSP_RA, RET], 0x1000), Some(C_SDSP_RA)); // c.bnez a0, +2
     }
 

@@ -206,45 +206,23 @@ impl Bound {
     /// The same, going on at `to` wherever it would have gone on at `from`
     /// (a jump over two instructions resumes at the second one's copy).
     /// A jump through a register is left alone: its target is not known.
-    pub fn redirect(self, from: usize, to: usize) -> Bound {
-        let r = |pc: usize| if pc == from { to } else { pc };
-        match self {
-            Bound::Eq {
-                rs1,
-                rs2,
-                taken,
-                other,
-            } => Bound::Eq {
-                rs1,
-                rs2,
-                taken: r(taken),
-                other: r(other),
-            },
-            Bound::Less {
-                rs1,
-                rs2,
-                flip,
-                taken,
-                other,
-            } => Bound::Less {
-                rs1,
-                rs2,
-                flip,
-                taken: r(taken),
-                other: r(other),
-            },
-            Bound::Zero { rs, taken, other } => Bound::Zero {
-                rs,
-                taken: r(taken),
-                other: r(other),
-            },
-            Bound::Set { rd, value, next } => Bound::Set {
-                rd,
-                value,
-                next: r(next),
-            },
-            jalr @ Bound::Jalr { .. } => jalr,
+    pub fn redirect(mut self, from: usize, to: usize) -> Bound {
+        let r = |pc: &mut usize| {
+            if *pc == from {
+                *pc = to;
+            }
+        };
+        match &mut self {
+            Bound::Eq { taken, other, .. }
+            | Bound::Less { taken, other, .. }
+            | Bound::Zero { taken, other, .. } => {
+                r(taken);
+                r(other);
+            }
+            Bound::Set { next, .. } => r(next),
+            Bound::Jalr { .. } => {}
         }
+        self
     }
 
     /// Executes the instruction on the registers `x`; returns the next pc.
