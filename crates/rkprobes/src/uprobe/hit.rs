@@ -215,22 +215,30 @@ impl Uprobes {
 fn gone(os: &dyn UprobeOs, index: &Index, state: &ProcState, cx: &mut TrapFrame) -> bool {
     let pc = cx.pc();
     let mut b = [0u8; 4];
-    let ok = os.read_user(state.pid, pc, &mut b[..2]);
-    let lo = u16::from_le_bytes([b[0], b[1]]);
-    let len = breakpoint::len_of(lo);
-    let hi = if ok && len == 4 && os.read_user(state.pid, pc + 2, &mut b[2..]) {
-        u16::from_le_bytes([b[2], b[3]])
-    } else {
-        0
-    };
-    if !ok || breakpoint::is_breakpoint(lo, hi) {
+    if !os.read_user(state.pid, pc, &mut b[..2]) {
         return false;
     }
-    if let Some(point) = index.retired(state.path, pc) {
-        match &point.run {
-            Run::Simulate(sim) => cx.sepc = sim.run(&mut cx.x),
-            Run::OutOfLine => to_slot(state, point, cx),
-        }
+    let lo = u16::from_le_bytes([b[0], b[1]]);
+    let len = breakpoint::len_of(lo);
+    if len == 4 && !os.read_user(state.pid, pc + 2, &mut b[2..]) {
+        // Half an instruction: fetch it again.
+        return true;
+    }
+    let hi = u16::from_le_bytes([b[2], b[3]]);
+    if breakpoint::is_breakpoint(lo, if len == 4 { hi } else { 0 }) {
+        return false;
+    }
+    // A removed point of this instruction whose slot this process holds
+    // (a slot of an older point at the same address may be another's).
+    let holds = |p: &UPoint| {
+        let at = state.slot_va + layout::slot_offset(p.slot);
+        let mut have = [0u8; layout::SLOT_SIZE];
+        p.prepared.insn.to_bytes()[..len] == b[..len]
+            && os.read_user(state.pid, at, &mut have)
+            && have == layout::slot_code(p.prepared.insn, at, p.addr)
+    };
+    if let Some(point) = index.retired(state.path, pc, holds) {
+        to_slot(state, point, cx);
     } else if let Ok(p) = crate::arch::current::prepare(&b[..len]) {
         if let crate::arch::current::Exec::Simulate(op) = p.exec {
             p.simulate(op, pc, cx);

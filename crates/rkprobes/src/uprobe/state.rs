@@ -184,13 +184,18 @@ impl Index {
     }
 
     /// A removed point of program `path` at `addr` whose slot is still in
-    /// the slot page (a cold path: a scan).
-    pub fn retired(&self, path: PathId, addr: usize) -> Option<&UPoint> {
+    /// the slot page and passes `check` (a cold path: a scan).
+    pub fn retired(
+        &self,
+        path: PathId,
+        addr: usize,
+        check: impl Fn(&UPoint) -> bool,
+    ) -> Option<&UPoint> {
         self.slots
             .iter()
             .flatten()
             .map(|p| &**p)
-            .find(|p| p.path == path && p.addr == addr)
+            .find(|p| p.path == path && p.addr == addr && check(p))
     }
 
     /// Registered probe `id`.

@@ -101,7 +101,8 @@ fn dispatch(frame: &mut KernelFrame, scause: usize, stval: usize, from_user: boo
                     crate::process::exit_if_exiting();
                 }
             }
-            S_SOFT => crate::smp::on_ipi(frame.tf.sepc),
+            // A hart in user mode is outside kernel text: no pc.
+            S_SOFT => crate::smp::on_ipi(if from_user { 0 } else { frame.tf.sepc }),
             other => panic!("unexpected interrupt {other}"),
         }
         return;

@@ -39,13 +39,27 @@ pub fn second_for_jump(
     if end > function.end || !runs_anywhere(second) {
         return None;
     }
+    // Where the function's direct branches and jumps lead: a `jr` right
+    // after an `auipc` is a known jump only if nothing else leads to it.
+    let mut targets = alloc::vec::Vec::new();
+    let mut at = function.start;
+    while at < function.end {
+        let insn = read(at)?;
+        if let Action::Simulate(SimOp::Branch { offset, .. } | SimOp::Jal { offset, .. }) =
+            decode(insn).action
+        {
+            targets.push(at.wrapping_add(offset as usize));
+        }
+        at += insn.len();
+    }
     let mut at = function.start;
     // The last `auipc`: its register and the address it made.
     let mut made: Option<(usize, usize)> = None;
     while at < function.end {
         let insn = read(at)?;
+        let made_here = made.filter(|_| !targets.contains(&at));
         // The first instruction's own way on is redirected (`Bound::redirect`).
-        if at != addr && leads_into(insn, at, made, next..end) {
+        if at != addr && leads_into(insn, at, made_here, next..end) {
             return None;
         }
         if let Some((rd, base)) = made.take() {
@@ -63,22 +77,26 @@ pub fn second_for_jump(
 
 /// Whether `insn`, right after an `auipc` that left `base` in `x[rd]`,
 /// may make an address inside `covered` (to be jumped to, maybe from
-/// elsewhere: a return address set by hand, a resume address): an `addi`
-/// or `jalr` on `x[rd]` makes exactly one; a load or store through it is
-/// a data access; anything else may add any 12-bit offset.
+/// elsewhere: a return address set by hand, a resume address). Known only
+/// where `insn` uses `x[rd]` up: a jump through it, an `addi` or a load
+/// that overwrites it (one address, or data); anything else leaves it
+/// live, or adds any 12-bit offset: near enough counts.
 fn may_address(insn: Insn, rd: usize, base: usize, covered: Range<usize>) -> bool {
     let raw = insn.raw();
     let rs1 = (raw >> 15 & 31) as usize;
+    let dest = (raw >> 7 & 31) as usize;
     let imm = ((raw as i32) >> 20) as isize as usize;
     let near = base.wrapping_sub(2048) < covered.end && covered.start < base.wrapping_add(2048);
     if insn.is_compressed() || rs1 != rd {
         return near;
     }
     match (raw & 0x7f, raw >> 12 & 7) {
-        // addi, jalr
-        (0x13, 0) | (0x67, 0) => covered.contains(&base.wrapping_add(imm)),
-        // loads, stores, atomics (data through x[rd])
-        (0x03 | 0x07 | 0x23 | 0x27 | 0x2f, _) => false,
+        // jalr: control goes there (a call's link is its own).
+        (0x67, 0) => covered.contains(&base.wrapping_add(imm)),
+        // addi into the same register.
+        (0x13, 0) if dest == rd => covered.contains(&base.wrapping_add(imm)),
+        // A load into the same register: data.
+        (0x03, _) if dest == rd => false,
         _ => near,
     }
 }
@@ -180,6 +198,17 @@ mod tests {
         let tail = |imm| check(&[C_ADDI_SP, C_SDSP_RA, 0x0000_0317, jr_t1(imm)], 0x1000);
         assert_eq!(tail(0x100), Some(C_SDSP_RA), "to elsewhere");
         assert_eq!(tail(-2), None, "auipc at 0x1004 - 2: the covered one");
+        // A `jr` that a branch also leads to: t1 may hold anything there.
+        let beq_a0_a1_8 = 0x00b5_0463; // at 0x1004, to the `jr` at 0x100c
+        let nop = 0x0000_0013;
+        let f = |third| {
+            check(
+                &[C_ADDI_SP, C_SDSP_RA, third, 0x0000_0317, jr_t1(0x100)],
+                0x1000,
+            )
+        };
+        assert_eq!(f(nop), Some(C_SDSP_RA));
+        assert_eq!(f(beq_a0_a1_8), None);
         // The first instruction's own branch to the second is fine.
         assert_eq!(check(&[0xe109, C_SDSP_RA, RET], 0x1000), Some(C_SDSP_RA)); // c.bnez a0, +2
     }
@@ -196,9 +225,13 @@ mod tests {
         assert_eq!(f(addi(-2)), None, "0x1002, the covered one");
         assert_eq!(f(addi(-4)), Some(C_SDSP_RA), "0x1000, the probed one");
         assert_eq!(f(addi(8)), Some(C_SDSP_RA));
-        // ld t1, -2(t0): a load, not an address kept.
-        let ld = ((-2i32 as u32) << 20) | 5 << 15 | 3 << 12 | 6 << 7 | 0x03;
+        // ld t0, -2(t0): a load that uses the address up.
+        let ld = ((-2i32 as u32) << 20) | 5 << 15 | 3 << 12 | 5 << 7 | 0x03;
         assert_eq!(f(ld), Some(C_SDSP_RA));
+        // ld t1, -2(t0) leaves t0 live for later: refused.
+        assert_eq!(f(ld & !(31 << 7) | 6 << 7), None);
+        // addi t1, t0, 8: the same.
+        assert_eq!(f(addi(8) & !(31 << 7) | 6 << 7), None);
         // Anything else on t0 near the covered bytes: refused.
         assert_eq!(f(0x0053_0333), None); // add t1, t1, t0
     }
