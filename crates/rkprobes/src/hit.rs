@@ -295,12 +295,13 @@ fn removed_jump_probe(tf: &mut TrapFrame) {
     let (addr, prepared) = (info.addr, info.prepared);
     tf.set_pc(addr);
     match prepared.exec {
+        // Going on as its point did (a jump over two: at the second copy).
         Exec::Simulate(op) => {
-            prepared.simulate(op, addr, tf);
-            // A jump over two: the text after the first is the jump's.
-            if info.second.is_some() && tf.pc() == addr + prepared.len() {
-                tf.set_pc(detour + detour::SECOND_AT);
-            }
+            let after = addr + prepared.len();
+            let on = detour::resume_after(detour, after, info.second.is_some());
+            tf.sepc = Bound::new(op, addr, prepared.len())
+                .redirect(after, on)
+                .run(&mut tf.x);
         }
         Exec::OutOfLine => detour::out_of_line(detour, &mut tf.sepc, &mut tf.sstatus),
     }
@@ -633,8 +634,7 @@ pub fn kprobes_fault_handler(tf: &mut TrapFrame) -> Option<usize> {
             Some(CopyFault::Second) if info.second.is_some() => {
                 return Some(info.addr + info.prepared.len())
             }
-            Some(_) => {}
-            None => {}
+            _ => {}
         }
     }
     let hart = kp.hart();

@@ -341,10 +341,8 @@ impl ProbePoint {
         };
         let has_post = probes.iter().any(|p| p.ret.is_none() && p.post.is_some());
         let after = addr + prepared.len();
-        let resume_after = match second {
-            Some(_) => detour + crate::arch::current::detour::SECOND_AT,
-            None => after,
-        };
+        let resume_after =
+            crate::arch::current::detour::resume_after(detour, after, second.is_some());
         let run = match prepared.at(addr) {
             // A simulated instruction goes on to the second one's copy.
             Run::Simulate(sim) => Run::Simulate(sim.redirect(after, resume_after)),
@@ -375,9 +373,9 @@ impl ProbePoint {
     /// `pc` as handlers see it: the copy of the instruction a jump covers
     /// shows as that instruction's address.
     pub fn pc_in_text(&self, pc: usize) -> usize {
-        match self.second {
-            Some(_) if pc == self.resume_after => self.addr + self.prepared.len(),
-            _ => pc,
+        match pc == self.resume_after {
+            true => self.addr + self.prepared.len(),
+            false => pc,
         }
     }
 

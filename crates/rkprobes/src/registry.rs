@@ -370,6 +370,21 @@ fn by_addr<'a>(addrs: impl Iterator<Item = (usize, usize)> + 'a) -> BTreeMap<usi
     groups
 }
 
+/// The stores that arm `p` (its detour's `jal`, or a breakpoint), or, with
+/// `arm` false, put back what that replaced.
+fn patch_seq(p: &ProbePoint, arm: bool) -> arch::breakpoint::PatchSeq {
+    use arch::breakpoint as bp;
+    let (insn, addr) = (p.prepared.insn, p.addr);
+    match (p.jump(), p.second, arm) {
+        (Some(jal), Some(second), true) => bp::arm_over_two(insn, second, addr, jal),
+        (Some(jal), Some(second), false) => bp::disarm_over_two(insn, second, addr, jal),
+        (Some(jal), None, true) => bp::arm_with(insn, addr, jal),
+        (Some(jal), None, false) => bp::disarm_from(insn, addr, jal),
+        (None, _, true) => bp::arm(insn, addr),
+        (None, _, false) => bp::disarm(insn, addr),
+    }
+}
+
 /// Where a new point's instruction runs: its detour if it gets one (see
 /// `Registry::detour_for`), else a shared slot if it is stepped out of
 /// line (written here). `None`: no space. `room`: a point may be added.
@@ -501,18 +516,11 @@ pub(crate) fn install_many(
         if publish(kp, point).is_ok() {
             // SAFETY: just published; only this registry frees it.
             let p = unsafe { &*point };
-            let seq = match (p.jump(), p.second) {
-                (Some(jal), Some(second)) => {
-                    let seq = arch::breakpoint::arm_over_two(p.prepared.insn, second, p.addr, jal);
-                    let next = p.addr + p.prepared.len();
-                    if seq.steps().len() > 1 {
-                        waits.push(next..next + second.len());
-                    }
-                    seq
-                }
-                (Some(jal), None) => arch::breakpoint::arm_with(p.prepared.insn, p.addr, jal),
-                (None, _) => arch::breakpoint::arm(p.prepared.insn, p.addr),
-            };
+            let seq = patch_seq(p, true);
+            if let (Some(second), true) = (p.second, seq.steps().len() > 1) {
+                let next = p.addr + p.prepared.len();
+                waits.push(next..next + second.len());
+            }
             arm.push((p.addr, seq));
             continue;
         }
@@ -568,15 +576,7 @@ pub(crate) fn remove_many(kp: &Kprobes, reg: &mut Registry, ids: &[u64]) -> Vec<
         let gone = |p: &Arc<Probe>| idxs.iter().any(|&i| ids[i] == p.id);
         let rest: Vec<Arc<Probe>> = old.probes.iter().filter(|p| !gone(p)).cloned().collect();
         if rest.is_empty() {
-            // What `install_many` armed: the detour's `jal`, or a breakpoint.
-            let seq = match (old.jump(), old.second) {
-                (Some(jal), Some(second)) => {
-                    arch::breakpoint::disarm_over_two(old.prepared.insn, second, *addr, jal)
-                }
-                (Some(jal), None) => arch::breakpoint::disarm_from(old.prepared.insn, *addr, jal),
-                (None, _) => arch::breakpoint::disarm(old.prepared.insn, *addr),
-            };
-            disarm.push((*addr, seq));
+            disarm.push((*addr, patch_seq(old, false)));
             emptied.push((*addr, old.detour, old.own_slot()));
         } else {
             let point = ProbePoint::new(*addr, old.prepared, old.placement(), rest.into());

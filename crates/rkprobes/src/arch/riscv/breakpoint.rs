@@ -122,10 +122,10 @@ pub fn disarm_from(orig: Insn, addr: usize, armed: Insn) -> PatchSeq {
     replace_32(armed.raw(), orig.raw(), addr)
 }
 
-/// The two parcels a jump over the compressed `first` and the start of
-/// `second` replaces.
-fn covered(first: Insn, second: Insn) -> u32 {
-    first.raw() & 0xffff | (second.raw() & 0xffff) << 16
+/// The compressed instruction (or breakpoint) `first` followed by the
+/// first parcel of `second`: the word a jump over two replaces.
+fn covered(first: u16, second: Insn) -> u32 {
+    first as u32 | (second.raw() & 0xffff) << 16
 }
 
 /// Stores that turn the compressed `first` at `addr` and the first parcel
@@ -134,24 +134,20 @@ fn covered(first: Insn, second: Insn) -> u32 {
 /// must then make sure no hart is stopped at `addr + 2` before the next
 /// store (`KprobeOs::wait_harts_out_of`).
 pub fn arm_over_two(first: Insn, second: Insn, addr: usize, jal: Insn) -> PatchSeq {
-    replace_32(covered(first, second), jal.raw(), addr)
+    replace_32(covered(first.raw() as u16, second), jal.raw(), addr)
 }
 
 /// Stores that turn the jump `jal` at `addr` back into `first` and the
 /// first parcel of `second`.
 pub fn disarm_over_two(first: Insn, second: Insn, addr: usize, jal: Insn) -> PatchSeq {
-    replace_32(jal.raw(), covered(first, second), addr)
+    replace_32(jal.raw(), covered(first.raw() as u16, second), addr)
 }
 
 /// Stores that turn the jump `jal` at `addr` over a compressed instruction
 /// and the first parcel of `second` into `c.ebreak` followed by that
 /// parcel again (a probe is about to be placed on `second`).
 pub fn uncover(second: Insn, addr: usize, jal: Insn) -> PatchSeq {
-    replace_32(
-        jal.raw(),
-        C_EBREAK as u32 | (second.raw() & 0xffff) << 16,
-        addr,
-    )
+    replace_32(jal.raw(), covered(C_EBREAK, second), addr)
 }
 
 /// Stores that turn the breakpoint at `addr` back into `orig`.

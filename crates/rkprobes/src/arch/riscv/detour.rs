@@ -171,6 +171,16 @@ pub fn code(
     Some(code_bytes(&words, &[cell as u64]))
 }
 
+/// Where a hart goes on after the probed instruction of the detour at
+/// `detour` (`after` in the text): there, or, for a jump over two
+/// instructions, the second one's copy.
+pub fn resume_after(detour: usize, after: usize, over_two: bool) -> usize {
+    match over_two {
+        true => detour + SECOND_AT,
+        false => after,
+    }
+}
+
 /// A copy of `insn` in one word (a compressed one padded with `c.nop`).
 fn padded(insn: Insn) -> u32 {
     const C_NOP: u32 = 0x0001;

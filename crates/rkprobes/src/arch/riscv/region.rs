@@ -22,8 +22,8 @@ use core::ops::Range;
 /// detour as it is (PC-relative, or refused by the decoder) or ends
 /// outside the function, and any function where something else may lead
 /// inside the covered bytes: a direct branch or jump with a target there,
-/// or a jump through a register other than a return (a jump table, a tail
-/// call: either may land anywhere).
+/// an `auipc`-made address there, or a jump through a register other than
+/// a return or an `auipc` + `jr` pair (a jump table may land anywhere).
 pub fn second_for_jump(
     first: &Prepared,
     addr: usize,
@@ -35,12 +35,13 @@ pub fn second_for_jump(
     }
     let next = addr + first.len();
     let second = read(next)?;
-    let end = next + second.len();
-    if end > function.end || !runs_anywhere(second) {
+    let covered = next..next + second.len();
+    if covered.end > function.end || !runs_anywhere(second) {
         return None;
     }
-    // Where the function's direct branches and jumps lead: a `jr` right
-    // after an `auipc` is a known jump only if nothing else leads to it.
+    // Direct branches and jumps: none may lead inside (the first
+    // instruction's own way on is redirected, `Bound::redirect`). Their
+    // targets also tell which `jr` only its `auipc` leads to.
     let mut targets = alloc::vec::Vec::new();
     let mut at = function.start;
     while at < function.end {
@@ -48,27 +49,44 @@ pub fn second_for_jump(
         if let Action::Simulate(SimOp::Branch { offset, .. } | SimOp::Jal { offset, .. }) =
             decode(insn).action
         {
-            targets.push(at.wrapping_add(offset as usize));
+            let target = at.wrapping_add(offset as usize);
+            if at != addr && covered.contains(&target) {
+                return None;
+            }
+            targets.push(target);
         }
         at += insn.len();
     }
+    // Jumps through a register, and addresses made by `auipc`.
     let mut at = function.start;
-    // The last `auipc`: its register and the address it made.
+    // The `auipc` just before: its register and the address it made.
     let mut made: Option<(usize, usize)> = None;
     while at < function.end {
         let insn = read(at)?;
-        let made_here = made.filter(|_| !targets.contains(&at));
-        // The first instruction's own way on is redirected (`Bound::redirect`).
-        if at != addr && leads_into(insn, at, made_here, next..end) {
-            return None;
-        }
-        if let Some((rd, base)) = made.take() {
-            if may_address(insn, rd, base, next..end) {
-                return None;
+        let before = made.take();
+        match decode(insn).action {
+            Action::Simulate(SimOp::Jalr { rd, rs1, offset }) if rd.index() == 0 => {
+                let known = before.filter(|&(reg, _)| reg == rs1.index() && !targets.contains(&at));
+                let inside = match known {
+                    // A far jump or tail call: its target is known.
+                    Some((_, base)) => covered.contains(&(base.wrapping_add(offset as usize) & !1)),
+                    // `ret` goes back to a caller; any other, anywhere.
+                    None => rs1.index() != 1,
+                };
+                if inside {
+                    return None;
+                }
             }
-        }
-        if let Action::Simulate(SimOp::Auipc { rd, imm }) = decode(insn).action {
-            made = Some((rd.index(), at.wrapping_add(imm as usize)));
+            action => {
+                if let Some((rd, base)) = before {
+                    if may_address(insn, rd, base, covered.clone()) {
+                        return None;
+                    }
+                }
+                if let Action::Simulate(SimOp::Auipc { rd, imm }) = action {
+                    made = Some((rd.index(), at.wrapping_add(imm as usize)));
+                }
+            }
         }
         at += insn.len();
     }
@@ -91,7 +109,7 @@ fn may_address(insn: Insn, rd: usize, base: usize, covered: Range<usize>) -> boo
         return near;
     }
     match (raw & 0x7f, raw >> 12 & 7) {
-        // jalr: control goes there (a call's link is its own).
+        // A call through it: control goes there (its link is its own).
         (0x67, 0) => covered.contains(&base.wrapping_add(imm)),
         // addi into the same register.
         (0x13, 0) if dest == rd => covered.contains(&base.wrapping_add(imm)),
@@ -107,26 +125,6 @@ fn runs_anywhere(insn: Insn) -> bool {
     match decode(insn).action {
         Action::OutOfLine => true,
         Action::Simulate(SimOp::Jalr { rd, .. }) => rd.index() == 0,
-        _ => false,
-    }
-}
-
-/// Whether `insn` at `at` may continue inside `covered`; `made`: the
-/// register and address an `auipc` right before it left.
-fn leads_into(insn: Insn, at: usize, made: Option<(usize, usize)>, covered: Range<usize>) -> bool {
-    match decode(insn).action {
-        Action::Simulate(SimOp::Branch { offset, .. } | SimOp::Jal { offset, .. }) => {
-            covered.contains(&at.wrapping_add(offset as usize))
-        }
-        Action::Simulate(SimOp::Jalr { rd, rs1, offset }) if rd.index() == 0 => match made {
-            // A far jump or tail call (`auipc` + `jr`): known target.
-            Some((reg, base)) if reg == rs1.index() => {
-                covered.contains(&(base.wrapping_add(offset as usize) & !1))
-            }
-            // `ret` (`jr ra`) goes back to a caller; any other jump
-            // through a register cannot be told where to.
-            _ => rs1.index() != 1,
-        },
         _ => false,
     }
 }
