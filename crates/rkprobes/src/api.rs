@@ -146,6 +146,9 @@ impl Kprobe {
                 ret.stub,
                 Arc::as_ptr(&probe) as usize,
                 ret.maxactive(),
+                // The light trampoline serves a return handler that needs
+                // no more than the return value, or none.
+                matches!(probe.post, None | Some(Post::Return(_))),
             );
             kp.os.write_text(ret.stub, &code);
         }

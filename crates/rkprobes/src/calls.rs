@@ -162,36 +162,67 @@ impl CallPool {
     /// full search, out of line.
     #[inline(always)]
     pub fn claim(&self) -> Option<Claim<'_>> {
-        let index = match self.claim_first() {
-            Some(i) => i,
-            None => self.claim_any()?,
-        };
-        Some(Claim { pool: self, index })
+        match self.claim_first() {
+            Some(c) => Some(c),
+            None => self.claim_any(),
+        }
     }
 
+    /// `claim`'s first try alone: the lowest free slot of the first 64.
     #[inline(always)]
-    fn claim_first(&self) -> Option<usize> {
+    pub fn claim_first(&self) -> Option<Claim<'_>> {
         // SAFETY: a pool has a slot at least, so a mask word (`with`).
         let masks = unsafe { self.masks.get_unchecked(0) };
-        let cur = masks.taken.load(Ordering::Relaxed);
-        if cur == u64::MAX {
+        let free = !masks.taken.load(Ordering::Relaxed);
+        if free == 0 {
             return None;
         }
-        let i = lowest(!cur);
+        let i = lowest(free);
         let bit = 1 << i;
         // One `amoor`: setting a bit another hart set first changes
         // nothing, and then `claim_any` tries the next free one.
         let was = masks.taken.fetch_or(bit, Ordering::Acquire);
-        (was & bit == 0).then_some(i)
+        (was & bit == 0).then(|| self.claim_of(masks, i))
     }
 
-    /// `claim`'s full search: every word, retrying a bit another hart set
-    /// first. The index returned is below `capacity` (the bits past the
-    /// last slot stay set).
+    /// The claim of slot `w * 64 + i` (`masks` is word `w`), taken.
+    #[inline(always)]
+    fn claim_of<'a>(&'a self, masks: &'a Masks, i: usize) -> Claim<'a> {
+        let w = (masks as *const Masks as usize - self.masks.as_ptr() as usize)
+            / core::mem::size_of::<Masks>();
+        let index = w * 64 + i;
+        Claim {
+            pool: self,
+            // SAFETY: the bits past the last slot stay set, so a bit taken
+            // names a slot.
+            slot: unsafe { self.slots.get_unchecked(index) },
+            masks,
+            bit: 1 << i,
+            index,
+        }
+    }
+
+    /// `claim` with its full search inlined too: a caller that makes no
+    /// call keeps no registers (a function probe's light way in).
+    #[inline(always)]
+    pub fn claim_inline(&self) -> Option<Claim<'_>> {
+        match self.claim_first() {
+            Some(c) => Some(c),
+            None => self.claim_scan(),
+        }
+    }
+
+    /// `claim`'s full search, out of line.
     #[inline(never)]
     #[link_section = ".text.rkprobes"]
-    fn claim_any(&self) -> Option<usize> {
-        for (w, masks) in self.masks.iter().enumerate() {
+    fn claim_any(&self) -> Option<Claim<'_>> {
+        self.claim_scan()
+    }
+
+    /// Every word, retrying a bit another hart set first.
+    #[inline(always)]
+    fn claim_scan(&self) -> Option<Claim<'_>> {
+        for masks in self.masks.iter() {
             let mut cur = masks.taken.load(Ordering::Relaxed);
             while cur != u64::MAX {
                 let i = lowest(!cur);
@@ -201,7 +232,7 @@ impl CallPool {
                     cur = was | bit;
                     continue;
                 }
-                return Some(w * 64 + i);
+                return Some(self.claim_of(masks, i));
             }
         }
         None
@@ -267,6 +298,38 @@ impl CallPool {
         let at = self.at(i)?;
         let ready = at.masks.ready.load(Ordering::Acquire) & at.bit != 0;
         (ready && at.slot.sp.load(Ordering::Relaxed) == sp).then_some(Found { at })
+    }
+
+    /// The call in flight in slot `i` (below the capacity: a kernel
+    /// return probe's stub names only its slots), for its return, checked
+    /// by its `sp` alone (a call released and taken again by a frame at
+    /// the same `sp` cannot be told apart anyway).
+    #[inline(always)]
+    pub fn returning_at(&self, i: usize, sp: usize) -> Option<Found<'_>> {
+        debug_assert!(i < self.capacity());
+        // SAFETY: `i` is below the capacity (the caller's contract), and
+        // there is a mask word per 64 slots.
+        let at = unsafe {
+            At {
+                slot: self.slots.get_unchecked(i),
+                masks: self.masks.get_unchecked(i / 64),
+                bit: 1 << (i % 64),
+                index: i,
+            }
+        };
+        (at.slot.sp.load(Ordering::Relaxed) == sp).then_some(Found { at })
+    }
+
+    /// Ends a call `publish_zeroed` put in flight whose entry handler
+    /// cancelled it; returns its return address.
+    #[cold]
+    #[inline(never)]
+    #[link_section = ".text.rkprobes"]
+    pub fn unpublish(&self, i: usize) -> usize {
+        let at = self.at(i).expect("a published call's slot");
+        let ret_addr = at.slot.ret_addr.load(Ordering::Relaxed);
+        at.masks.release(at.bit);
+        ret_addr
     }
 
     /// Slot `i` and its bit, if the pool has one.
@@ -388,11 +451,15 @@ struct At<'a> {
 /// slot until it is published: the other paths look at ready slots only.
 pub(crate) struct Claim<'a> {
     pool: &'a CallPool,
+    slot: &'a Slot,
+    /// The slot's mask word and bit in it.
+    masks: &'a Masks,
+    bit: u64,
     /// Below the pool's capacity (`claim`).
     index: usize,
 }
 
-impl Claim<'_> {
+impl<'a> Claim<'a> {
     /// The slot's index (a kernel return probe's return address names it).
     #[inline(always)]
     pub fn index(&self) -> usize {
@@ -400,17 +467,13 @@ impl Claim<'_> {
     }
 
     #[inline(always)]
-    fn slot(&self) -> &Slot {
-        // SAFETY: `index` is below the capacity (`claim`), the slots'
-        // length.
-        unsafe { self.pool.slots.get_unchecked(self.index) }
+    fn slot(&self) -> &'a Slot {
+        self.slot
     }
 
     #[inline(always)]
     fn release(self) {
-        // SAFETY: as in `slot`; there is a mask word per 64 slots.
-        let masks = unsafe { self.pool.masks.get_unchecked(self.index / 64) };
-        masks.release(1 << (self.index % 64));
+        self.masks.release(self.bit);
     }
 
     /// The call's data, zeroed (again on every call of this), for its
@@ -449,11 +512,26 @@ impl Claim<'_> {
         let slot = self.slot();
         slot.ret_addr.store(ret_addr, Ordering::Relaxed);
         slot.sp.store(sp, Ordering::Relaxed);
-        // SAFETY: as in `release`.
-        let masks = unsafe { self.pool.masks.get_unchecked(self.index / 64) };
-        masks
-            .ready
-            .fetch_or(1 << (self.index % 64), Ordering::Release);
+        self.masks.ready.fetch_or(self.bit, Ordering::Release);
+    }
+
+    /// `publish` with the call's data zeroed, before its entry handler
+    /// runs: the handler then fills the data in place (nothing reads a
+    /// call's data before it returns, and it cannot return before its
+    /// entry handler is done). `CallPool::unpublish` undoes it.
+    #[inline(always)]
+    pub fn publish_zeroed(self, sp: usize, ret_addr: usize) -> &'a mut RetData {
+        let slot = self.slot();
+        for d in &slot.data {
+            d.store(0, Ordering::Relaxed);
+        }
+        let data = slot.data.as_ptr().cast_mut().cast::<RetData>();
+        self.put(sp, ret_addr);
+        // SAFETY: `[AtomicUsize; 4]` has the layout of `[usize; 4]`, and
+        // its cells may be written through a shared reference. The call is
+        // the caller's: only its return (after the handler), `unpublish`
+        // or an unsafe `reclaim` ends it.
+        unsafe { &mut *data }
     }
 
     /// `publish` for a call of `thread` (`tag`: the owner's word), with
@@ -509,6 +587,16 @@ impl Found<'_> {
     #[inline(always)]
     pub fn data(&self) -> RetData {
         core::array::from_fn(|k| self.at.slot.data[k].load(Ordering::Relaxed))
+    }
+
+    /// What the entry handler left, in place, until the call is released.
+    #[inline(always)]
+    pub fn data_ref(&self) -> &RetData {
+        // SAFETY: `[AtomicUsize; 4]` has the layout of `[usize; 4]`. A
+        // call in flight's data is written by nobody: its entry handler
+        // wrote it before `publish`, and its slot is claimed again only
+        // after `release`, which takes `self` (the borrow ends first).
+        unsafe { &*self.at.slot.data.as_ptr().cast::<RetData>() }
     }
 
     #[inline(always)]

@@ -10,7 +10,7 @@ use crate::registry::Registry;
 use crate::table::Table;
 use alloc::boxed::Box;
 use core::ops::Range;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use spin::{Mutex, MutexGuard, Once};
 
 /// Sizes fixed at `init`, so the hit path never allocates.
@@ -89,21 +89,74 @@ pub(crate) fn get() -> Option<&'static Kprobes> {
 /// ignored. Fails with `NoSpace` if the slot area cannot hold one scratch
 /// slot per hart and some shared slots.
 pub fn init<O: KprobeOs>(os: &'static O, config: Config) -> Result<()> {
-    init_with(os, hart_of::<O>, config)
+    init_with(os, HartOf::<Typed<O>>::hooks(), config)
 }
 
 /// `init` for an OS behind a trait object; its `hart_id` then costs each
 /// hit a `dyn` call.
 pub fn init_dyn(os: &'static dyn KprobeOs, config: Config) -> Result<()> {
-    init_with(os, hart_of_dyn, config)
+    init_with(os, HartOf::<Dyn>::hooks(), config)
 }
 
-/// `hart_of` must be right for `os` (`hart_of::<O>` only for an `O`).
-fn init_with(
-    os: &'static dyn KprobeOs,
+/// How the hit path finds this hart's state: `hart_id` of the OS's type
+/// inlined (`Typed<O>`), or through `dyn` (`Dyn`).
+pub(crate) trait FindHart {
+    /// # Safety
+    /// `kp.os` must be of the type this was made for.
+    unsafe fn hart(kp: &Kprobes) -> &HartState;
+}
+
+pub(crate) struct Typed<O>(core::marker::PhantomData<O>);
+pub(crate) struct Dyn;
+
+impl<O: KprobeOs> FindHart for Typed<O> {
+    #[inline(always)]
+    unsafe fn hart(kp: &Kprobes) -> &HartState {
+        // SAFETY: per the contract.
+        let os = unsafe { &*(kp.os as *const dyn KprobeOs).cast::<O>() };
+        &kp.harts[os.hart_id()]
+    }
+}
+
+impl FindHart for Dyn {
+    #[inline(always)]
+    unsafe fn hart(kp: &Kprobes) -> &HartState {
+        hart_of_dyn(kp)
+    }
+}
+
+/// The functions made for the OS's type at `init`.
+struct Hooks {
     hart_of: unsafe fn(&Kprobes) -> &HartState,
-    config: Config,
-) -> Result<()> {
+    call_hit: usize,
+    return_hit: usize,
+}
+
+struct HartOf<F>(core::marker::PhantomData<F>);
+
+impl<F: FindHart> HartOf<F> {
+    fn hooks() -> Hooks {
+        Hooks {
+            hart_of: hart_of::<F>,
+            call_hit: crate::retprobe::call_hit::<F> as *const () as usize,
+            return_hit: crate::retprobe::return_hit::<F> as *const () as usize,
+        }
+    }
+}
+
+/// A function probe's light ways in and out (`retprobe::call_hit`,
+/// `retprobe::return_hit`), made for the OS's type at `init` so that they
+/// find this hart without a call: the assembly calls them through these
+/// words (arch/riscv/detour.rs, trampoline.rs), set before any detour or
+/// stub can lead there.
+#[no_mangle]
+pub(crate) static RKPROBES_CALL_HIT: AtomicUsize = AtomicUsize::new(0);
+#[no_mangle]
+pub(crate) static RKPROBES_RETURN_HIT: AtomicUsize = AtomicUsize::new(0);
+
+/// `hooks` must be made for `os`'s type.
+fn init_with(os: &'static dyn KprobeOs, hooks: Hooks, config: Config) -> Result<()> {
+    let hart_of = hooks.hart_of;
     let slots = os.slot_area();
     if slots.end.saturating_sub(slots.start) < (os.max_harts() + 16) * SLOT_SIZE {
         return Err(Error::NoSpace);
@@ -111,11 +164,11 @@ fn init_with(
     KPROBES.call_once(|| {
         // The first slots are each hart's scratch slot (see `hit.rs`); then
         // half of the rest holds detours (nearest to the text, which their
-        // `jal`s must reach), followed by the three stubs they enter the
+        // `jal`s must reach), followed by the four stubs they enter the
         // library through; the other half is shared slots (a breakpoint
         // probe's step) and return probes' stubs.
         let first = (slots.start + os.max_harts() * SLOT_SIZE).next_multiple_of(16);
-        let stubs_size = 3 * ENTRY_STUB_SIZE;
+        let stubs_size = 4 * ENTRY_STUB_SIZE;
         let n_detours = match config.jump_probes {
             true => slots.end.saturating_sub(first + stubs_size) / 2 / DETOUR_SIZE,
             false => 0,
@@ -125,7 +178,10 @@ fn init_with(
             pre: detours.end,
             post: detours.end + ENTRY_STUB_SIZE,
             func: detours.end + 2 * ENTRY_STUB_SIZE,
+            call: detours.end + 3 * ENTRY_STUB_SIZE,
         };
+        RKPROBES_CALL_HIT.store(hooks.call_hit, Ordering::Relaxed);
+        RKPROBES_RETURN_HIT.store(hooks.return_hit, Ordering::Relaxed);
         let entries = detour::common_entries();
         let detour_entry = (n_detours > 0 && entries.pre != 0).then(|| {
             for (stub, entry) in [
@@ -135,6 +191,7 @@ fn init_with(
             ] {
                 os.write_text(stub, &detour::entry_stub_code(entry));
             }
+            os.write_text(stubs.call, &detour::call_stub_code(entries.call));
             os.sync_icache_all_harts();
             stubs
         });
@@ -166,21 +223,21 @@ fn init_with(
     Ok(())
 }
 
-/// `kp.harts[os.hart_id()]` with `O::hart_id` inlined: the hit path makes
-/// one call that needs none of its caller's registers kept across it
-/// (a `dyn` call would need `kp` again after it).
+/// `kp.harts[os.hart_id()]` in one call, for the hit paths not made for
+/// the OS's type: with `O::hart_id` inlined (`Typed<O>`), that call needs
+/// none of its caller's registers kept across it (a `dyn` call would need
+/// `kp` again after it).
 ///
 /// # Safety
-/// `kp.os` must be an `O` (as `init::<O>` makes it).
+/// `kp.os` must be of the type `F` was made for.
 #[link_section = ".text.rkprobes"]
-unsafe fn hart_of<O: KprobeOs>(kp: &Kprobes) -> &HartState {
+unsafe fn hart_of<F: FindHart>(kp: &Kprobes) -> &HartState {
     // SAFETY: per the contract.
-    let os = unsafe { &*(kp.os as *const dyn KprobeOs).cast::<O>() };
-    &kp.harts[os.hart_id()]
+    unsafe { F::hart(kp) }
 }
 
 /// `hart_of` for `init_dyn`.
-#[link_section = ".text.rkprobes"]
+#[inline(always)]
 fn hart_of_dyn(kp: &Kprobes) -> &HartState {
     &kp.harts[kp.os.hart_id()]
 }
@@ -258,7 +315,7 @@ mod tests {
             os();
             let kp = get().expect("initialized");
             // SAFETY: the fake OS initialized the library with `init`.
-            let a = unsafe { hart_of::<FakeOs>(kp) };
+            let a = unsafe { hart_of::<Typed<FakeOs>>(kp) };
             assert!(core::ptr::eq(a, hart_of_dyn(kp)));
             a as *const HartState as usize
         }

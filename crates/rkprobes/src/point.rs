@@ -3,7 +3,7 @@
 //! removing a probe at an address publishes a new point and retires the old
 //! one after a grace period.
 
-use crate::arch::current::{insn::Insn, Prepared, Run, TrapFrame};
+use crate::arch::current::{insn::Insn, CallRegs, Prepared, ReturnRegs, Run, TrapFrame};
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -60,49 +60,114 @@ pub type RetData = [usize; 4];
 /// A seed-style handler: `Arc<Mutex<dyn FnMut(&mut TrapFrame) + Send>>`.
 pub type SeedHandler = Arc<Mutex<dyn FnMut(&mut TrapFrame) + Send>>;
 /// A lock-free handler of the idiomatic API, with its closure's own code
-/// at hand (`call_as::<G>`): the short hit path calls that directly, not
-/// through the trait object's table.
-pub struct PreFn {
-    f: Box<dyn Fn(&mut TrapFrame) -> PreAction + Send + Sync>,
-    code: unsafe fn(*const (), &mut TrapFrame) -> PreAction,
+/// at hand (`call_as::<G>`): the short hit paths call that directly, not
+/// through the trait object's table. `call_as` sits in the library's
+/// section, with the handler's body inlined: a probe there would only ever
+/// count nested misses, so it is blacklisted with the hit path.
+macro_rules! direct_fn {
+    ($(#[$doc:meta])* $name:ident, ($($arg:ident: $ty:ty),*) -> $ret:ty) => {
+        $(#[$doc])*
+        pub struct $name {
+            f: Box<dyn Fn($($ty),*) -> $ret + Send + Sync>,
+            code: unsafe fn(*const (), $($ty),*) -> $ret,
+        }
+
+        impl $name {
+            pub fn new<G: Fn($($ty),*) -> $ret + Send + Sync + 'static>(g: G) -> Self {
+                /// Calls the closure of type `G` at `data`.
+                ///
+                /// # Safety
+                /// `data` must point to a live `G`.
+                #[link_section = ".text.rkprobes"]
+                unsafe fn call_as<G: Fn($($ty),*) -> $ret>(data: *const (), $($arg: $ty),*) -> $ret {
+                    // SAFETY: per the contract.
+                    unsafe { (*data.cast::<G>())($($arg),*) }
+                }
+                $name {
+                    f: Box::new(g),
+                    code: call_as::<G>,
+                }
+            }
+
+            /// Runs the handler, through its own code.
+            #[inline(always)]
+            pub fn call(&self, $($arg: $ty),*) -> $ret {
+                // SAFETY: `f` is the closure `code` was made for (`new`).
+                unsafe { (self.code)(self.data(), $($arg),*) }
+            }
+
+            /// The closure's address, for `code`.
+            fn data(&self) -> *const () {
+                (&*self.f as *const (dyn Fn($($ty),*) -> $ret + Send + Sync)).cast()
+            }
+        }
+    };
 }
 
-impl PreFn {
-    pub fn new<G: Fn(&mut TrapFrame) -> PreAction + Send + Sync + 'static>(g: G) -> Self {
-        PreFn {
+direct_fn!(
+    /// A plain pre handler.
+    PreFn, (tf: &mut TrapFrame) -> PreAction
+);
+type CallClosure = dyn Fn(&mut CallRegs, &mut RetData) -> EntryAction + Send + Sync;
+type ReturnClosure = dyn Fn(&mut ReturnRegs, &RetData) + Send + Sync;
+
+/// A function probe's call handler (`on_call`), with the whole call of its
+/// probe made for it (`retprobe::call_with::<G>`, the handler inlined):
+/// the light way in makes one call, which keeps little across the
+/// handler.
+pub struct CallFn {
+    f: Box<CallClosure>,
+    pub(crate) hit: crate::retprobe::CallHit,
+}
+
+impl CallFn {
+    pub fn new<G>(g: G) -> Self
+    where
+        G: Fn(&mut CallRegs, &mut RetData) -> EntryAction + Send + Sync + 'static,
+    {
+        CallFn {
             f: Box::new(g),
-            code: call_as::<G>,
+            hit: crate::retprobe::call_with::<G>,
         }
     }
 
-    /// Runs the handler, through its own code.
-    #[inline(always)]
-    pub fn call(&self, tf: &mut TrapFrame) -> PreAction {
-        // SAFETY: `f` is the closure `code` was made for (`new`).
-        unsafe { (self.code)(self.data(), tf) }
+    /// Runs the handler (off the light way).
+    pub fn call(&self, regs: &mut CallRegs, data: &mut RetData) -> EntryAction {
+        (self.f)(regs, data)
     }
 
-    /// The closure's address, for `code`.
-    fn data(&self) -> *const () {
-        (&*self.f as *const (dyn Fn(&mut TrapFrame) -> PreAction + Send + Sync)).cast()
+    /// The closure's address, for `hit`.
+    pub(crate) fn data(&self) -> *const () {
+        (&*self.f as *const CallClosure).cast()
     }
 }
 
-/// Calls the closure of type `G` at `data`. In the library's section,
-/// with the handler's body inlined: a probe there would only ever count
-/// nested misses, so it is blacklisted with the hit path.
-///
-/// # Safety
-/// `data` must point to a live `G` (the data pointer of a `PreFn` made
-/// from a `G`).
-#[link_section = ".text.rkprobes"]
-unsafe fn call_as<G: Fn(&mut TrapFrame) -> PreAction>(
-    data: *const (),
-    tf: &mut TrapFrame,
-) -> PreAction {
-    // SAFETY: per the contract.
-    unsafe { (*data.cast::<G>())(tf) }
+/// A function probe's return handler (`on_return`), with the part of its
+/// return that runs it made for it (`retprobe::return_with::<G>`).
+pub struct ReturnFn {
+    f: Box<ReturnClosure>,
+    pub(crate) hit: crate::retprobe::ReturnHit,
 }
+
+impl ReturnFn {
+    pub fn new<G: Fn(&mut ReturnRegs, &RetData) + Send + Sync + 'static>(g: G) -> Self {
+        ReturnFn {
+            f: Box::new(g),
+            hit: crate::retprobe::return_with::<G>,
+        }
+    }
+
+    /// Runs the handler (off the light way).
+    pub fn call(&self, regs: &mut ReturnRegs, data: &RetData) {
+        (self.f)(regs, data)
+    }
+
+    /// The closure's address, for `hit`.
+    pub(crate) fn data(&self) -> *const () {
+        (&*self.f as *const ReturnClosure).cast()
+    }
+}
+
 pub type PostFn = Box<dyn Fn(&mut TrapFrame) + Send + Sync>;
 pub type EntryFn = Box<dyn Fn(&mut TrapFrame, &mut RetData) -> EntryAction + Send + Sync>;
 pub type RetFn = Box<dyn Fn(&mut TrapFrame, &RetData) + Send + Sync>;
@@ -114,6 +179,8 @@ pub(crate) enum Pre {
     Seed(SeedHandler),
     /// Entry handler of a return probe, with per-call data.
     Entry(EntryFn),
+    /// Call handler of a function probe: the arguments alone.
+    Call(CallFn),
 }
 
 pub(crate) enum Post {
@@ -121,6 +188,8 @@ pub(crate) enum Post {
     Seed(SeedHandler),
     /// Return handler of a return probe, with per-call data.
     Ret(RetFn),
+    /// Return handler of a function probe: the return value alone.
+    Return(ReturnFn),
 }
 
 impl Pre {
@@ -131,6 +200,7 @@ impl Pre {
     pub fn call(&self, tf: &mut TrapFrame, data: &mut RetData) -> (PreAction, EntryAction) {
         let action = match self {
             Pre::Entry(f) => return (PreAction::Continue, f(tf, data)),
+            Pre::Call(f) => return (PreAction::Continue, f.call(CallRegs::of(tf), data)),
             Pre::Fn(f) => f.call(tf),
             Pre::Seed(h) => {
                 let pc = tf.sepc;
@@ -156,6 +226,7 @@ impl Post {
             Post::Fn(f) => f(tf),
             Post::Seed(h) => (h.lock())(tf),
             Post::Ret(f) => f(tf, data),
+            Post::Return(f) => ReturnRegs::with_frame(tf, |r| f.call(r, data)),
         }
     }
 
@@ -235,6 +306,10 @@ pub(crate) enum Fast {
     One(Arc<Probe>),
     /// One return probe.
     OneRet(OneRet),
+    /// One function probe (a return probe whose call handler, if any, is
+    /// an `on_call` one) whose instruction runs in its detour: the light
+    /// way in can take it (`retprobe::call_hit`).
+    OneCall(OneCall),
     /// Several probes: the general loop.
     Many,
 }
@@ -303,6 +378,22 @@ impl OneRet {
     }
 }
 
+/// A point's only probe, a function probe, with the call made for its
+/// call handler (`CallFn::hit`, or the one for none) at hand. The point's
+/// `probes` keeps all alive.
+pub(crate) struct OneCall {
+    pub ret: OneRet,
+    /// The handler's closure (dangling for none: a zero-sized one).
+    pub data: *const (),
+    pub hit: crate::retprobe::CallHit,
+}
+
+// SAFETY: all point into a `Probe` (which is `Sync`) that the point owns
+// through `probes`.
+unsafe impl Send for OneCall {}
+// SAFETY: as above.
+unsafe impl Sync for OneCall {}
+
 /// Where a point's instruction runs (see `ProbePoint`'s fields).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Placement {
@@ -324,12 +415,30 @@ impl ProbePoint {
     ) -> Self {
         let fast = match &*probes {
             [one] => match (&one.ret, &one.pre) {
-                (Some(ret), pre) => Fast::OneRet(OneRet {
-                    probe: Arc::as_ptr(one),
-                    ret,
-                    light: matches!(pre, None | Some(Pre::Entry(_)))
-                        && prepared.keeps_callee_saved(),
-                }),
+                (Some(ret), pre) => {
+                    let one = OneRet {
+                        probe: Arc::as_ptr(one),
+                        ret,
+                        light: matches!(pre, None | Some(Pre::Entry(_) | Pre::Call(_)))
+                            && prepared.keeps_callee_saved(),
+                    };
+                    // The light way in saves no callee-saved register: for
+                    // a copy run in the detour, and handlers that see none.
+                    match pre {
+                        None | Some(Pre::Call(_)) if detour != 0 && prepared.needs_slot() => {
+                            let (data, hit) = match pre {
+                                Some(Pre::Call(f)) => (f.data(), f.hit),
+                                _ => crate::retprobe::NO_CALL_HANDLER,
+                            };
+                            Fast::OneCall(OneCall {
+                                ret: one,
+                                data,
+                                hit,
+                            })
+                        }
+                        _ => Fast::OneRet(one),
+                    }
+                }
                 (None, Some(Pre::Fn(f))) if one.post.is_none() => Fast::OnePre(OnePre {
                     probe: Arc::as_ptr(one),
                     data: f.data(),
@@ -461,6 +570,45 @@ macro_rules! handler_setters {
         pub fn ret(mut self, f: impl Fn(&mut TrapFrame, &RetData) + Send + Sync + 'static) -> Self {
             self.kind = ProbeType::SyncFunc;
             self.post = Some(Post::Ret(Box::new(f)));
+            self
+        }
+
+        /// Call handler of a function probe, the light kind of return
+        /// probe: sees the arguments (`a0`..`a7`, which it may change),
+        /// `sp`, the return address and the function's address, may
+        /// cancel the return handler for this call and may leave data for
+        /// it. Sets the type to `SyncFunc`. With `on_return` for the
+        /// return (or none), a kernel function probe saves only what these
+        /// views show: its call and return cost about half of `entry` and
+        /// `ret`'s, which see every register (bench rows `fprobe` and
+        /// `kretprobe`). Its way in may use `t0` and `t1` as scratch, as
+        /// Linux's ftrace uses `t0`: no calling convention passes a value
+        /// in them (a function entered otherwise, such as `jal t0`
+        /// millicode, cannot have return probes anyway).
+        pub fn on_call<R: Into<EntryAction>>(
+            mut self,
+            f: impl Fn(&mut $crate::arch::current::CallRegs, &mut RetData) -> R
+                + Send
+                + Sync
+                + 'static,
+        ) -> Self {
+            self.kind = ProbeType::SyncFunc;
+            self.pre = Some(Pre::Call($crate::point::CallFn::new(
+                move |r: &mut $crate::arch::current::CallRegs, d: &mut RetData| f(r, d).into(),
+            )));
+            self
+        }
+
+        /// Return handler of a function probe (see `on_call`): sees the
+        /// return value (`a0`, `a1`, which it may change), the caller's
+        /// `sp`, where the call returns to, and the data its call handler
+        /// left. Sets the type to `SyncFunc`.
+        pub fn on_return(
+            mut self,
+            f: impl Fn(&mut $crate::arch::current::ReturnRegs, &RetData) + Send + Sync + 'static,
+        ) -> Self {
+            self.kind = ProbeType::SyncFunc;
+            self.post = Some(Post::Return($crate::point::ReturnFn::new(f)));
             self
         }
 

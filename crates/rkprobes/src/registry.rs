@@ -9,7 +9,7 @@
 use crate::arch::current::insn::Insn;
 use crate::arch::current::{
     self as arch,
-    detour::{self, DETOUR_SIZE},
+    detour::{self, WayIn, DETOUR_SIZE},
     trampoline::ret_stub_size,
     Prepared, SLOT_SIZE,
 };
@@ -145,18 +145,16 @@ impl Registry {
     /// instruction that is simulated and covers no `second`, out of reach,
     /// the detour area full).
     ///
-    /// `for_returns`: the probes it is made for are all return probes, so
-    /// it enters the library through the function-entry way in
-    /// (`Entries::func`, see `hit::rkprobes_detour_fn_hit`), for good:
-    /// rewriting the 32-bit `jal` later could be fetched torn, and either
-    /// way in serves any point.
+    /// `way`: how it enters the library, for the kind of the probes it is
+    /// made for (`way_in`), for good: rewriting the 32-bit `jal` later
+    /// could be fetched torn, and every way in serves any point.
     fn detour_for(
         &mut self,
         kp: &Kprobes,
         addr: usize,
         prepared: Prepared,
         second: Option<Insn>,
-        for_returns: bool,
+        way: WayIn,
     ) -> Option<usize> {
         if !kp.jump_probes.load(Ordering::Relaxed)
             || (prepared.insn.is_compressed() && !prepared.needs_slot() && second.is_none())
@@ -179,13 +177,17 @@ impl Registry {
         let i = self.detours_written;
         let info = kp.detour_info.get(i)?;
         let d = kp.detours.start + i * DETOUR_SIZE;
-        let mut entries = detour::entries_for(d, kp.detour_entry);
-        if for_returns {
-            entries.pre = entries.func;
-        }
+        let entries = detour::entries_for(d, kp.detour_entry);
         let cell = kp.detour_cell(d)? as *const _ as usize;
         let out_of_line = prepared.needs_slot();
-        let code = detour::code(prepared.insn, addr, d, entries, out_of_line, cell, second)?;
+        let code = detour::code(
+            prepared.insn,
+            (addr, d),
+            (entries, way),
+            out_of_line,
+            cell,
+            second,
+        )?;
         kp.os.write_text(d, &code);
         info.call_once(|| wanted);
         self.detour_of.insert(addr, d);
@@ -394,13 +396,11 @@ fn place(
     addr: usize,
     prepared: Prepared,
     second: Option<Insn>,
-    returns: bool,
+    way: WayIn,
     room: bool,
 ) -> Option<Placement> {
     let detour = match room {
-        true => reg
-            .detour_for(kp, addr, prepared, second, returns)
-            .unwrap_or(0),
+        true => reg.detour_for(kp, addr, prepared, second, way).unwrap_or(0),
         false => 0,
     };
     let slot = match (prepared.needs_slot(), detour) {
@@ -419,6 +419,21 @@ fn place(
     })
 }
 
+/// The way into the library for a detour made for `probes` at an
+/// instruction `prepared`: the light one for function probes whose
+/// instruction runs out of line (`point::Fast::OneCall`), the
+/// function-entry one for other return probes.
+fn way_in<'a>(mut probes: impl Iterator<Item = &'a Probe> + Clone, prepared: &Prepared) -> WayIn {
+    use crate::point::Pre;
+    if !probes.clone().all(|p| p.ret.is_some()) {
+        return WayIn::Common;
+    }
+    match prepared.needs_slot() && probes.all(|p| matches!(p.pre, None | Some(Pre::Call(_)))) {
+        true => WayIn::Call,
+        false => WayIn::Function,
+    }
+}
+
 /// Before a probe is placed on an instruction that the jump of the probe
 /// before it covers: makes that one a jump over its own instruction alone
 /// or a breakpoint, with all its probes (a point of its own at `addr`
@@ -435,9 +450,9 @@ fn uncover(kp: &Kprobes, reg: &mut Registry, addr: usize) -> Result<*mut ProbePo
     let (Some(second), Some(jal)) = (cover.second, cover.jump()) else {
         return Ok(core::ptr::null_mut());
     };
-    let returns = cover.probes.iter().all(|p| p.ret.is_some());
+    let way = way_in(cover.probes.iter().map(|p| &**p), &cover.prepared);
     let placement =
-        place(kp, reg, cover.addr, cover.prepared, None, returns, true).ok_or(Error::NoSpace)?;
+        place(kp, reg, cover.addr, cover.prepared, None, way, true).ok_or(Error::NoSpace)?;
     let point = ProbePoint::new(cover.addr, cover.prepared, placement, cover.probes.clone());
     let (at, old_detour) = (cover.addr, cover.detour);
     // Its new detour or slot before the point that leads there.
@@ -490,10 +505,10 @@ pub(crate) fn install_many(
             continue;
         }
         let prepared = items[idxs[0]].1;
-        let returns = idxs.iter().all(|&i| items[i].0.ret.is_some());
+        let way = way_in(idxs.iter().map(|&i| &*items[i].0), &prepared);
         let second = second_for(kp, addr, &prepared, placing);
         let room = reg.points < reg.max_points;
-        let Some(placement) = place(kp, reg, addr, prepared, second, returns, room) else {
+        let Some(placement) = place(kp, reg, addr, prepared, second, way, room) else {
             idxs.iter().for_each(|&i| results[i] = Err(Error::NoSpace));
             continue;
         };

@@ -9,10 +9,11 @@
 //! return finds its call without a search. The pool holds `maxactive`
 //! calls; a call that finds none runs normally and counts as missed.
 
-use crate::arch::current::{trampoline, TrapFrame};
+use crate::arch::current::{detour, order, trampoline, CallRegs, ReturnRegs, TrapFrame};
 use crate::calls::{CallPool, Claim};
-use crate::global::{self, Kprobes};
-use crate::point::{EntryAction, Pre, PreAction, Probe};
+use crate::global::{self, FindHart, Kprobes};
+use crate::hart::HartState;
+use crate::point::{EntryAction, Fast, OneRet, Post, Pre, PreAction, Probe, ProbePoint, RetData};
 use core::ops::Range;
 use core::sync::atomic::Ordering;
 
@@ -102,6 +103,224 @@ fn other_entry(pre: &Pre, mut call: Claim<'_>, stub: usize, tf: &mut TrapFrame) 
     call.publish(tf.sp(), tf.ra());
     tf.set_reg(TrapFrame::RA, back);
     action
+}
+
+/// A function probe's call through its detour's light way in
+/// (`rkprobes_detour_call_entry`, arch/riscv/detour.rs): the frame holds
+/// what a call passes (`CallRegs`), `ra`, `sp`, the interrupt state and,
+/// as its pc, the detour's link; its other registers are still live, kept
+/// by the Rust code. Returns where to go on (the copy of the instruction
+/// in the detour, entered with interrupts masked), or 0 for a hit this
+/// way cannot take (another kind
+/// of point, a nested hit, a removed probe): the way in then goes through
+/// the common entry.
+/// Made for the OS's type at `init` (`F`), called through
+/// `global::RKPROBES_CALL_HIT`.
+#[link_section = ".text.rkprobes"]
+pub(crate) extern "C" fn call_hit<F: FindHart>(tf: &mut TrapFrame) -> usize {
+    let detour = tf.pc() - detour::CALL_RET_OFFSET;
+    let Some(kp) = global::get() else {
+        return 0;
+    };
+    // SAFETY: `init` made this for the OS's type.
+    let hart = unsafe { F::hart(kp) };
+    let nested = hart.enter();
+    // SAFETY: only a detour's own `jal t0` enters here, with its link
+    // (saved as the frame's pc) right after it; its cell lives in `kp`.
+    let cell = unsafe { detour::point_cell::<ProbePoint>(detour) };
+    let p = order::load_published(cell);
+    // SAFETY: a published point stays alive while this hart is inside.
+    let (
+        Some(ProbePoint {
+            fast: Fast::OneCall(one),
+            addr,
+            ..
+        }),
+        false,
+    ) = (unsafe { p.as_ref() }, nested)
+    else {
+        hart.leave(nested);
+        return 0;
+    };
+    tf.set_pc(*addr);
+    let resume = detour
+        + match tf.sstatus & detour::SSTATUS_SIE != 0 {
+            true => detour::IRQS_ON_AT,
+            false => detour::IRQS_OFF_AT,
+        };
+    // The rest in one call that this one ends with (no registers kept).
+    // SAFETY: `hit` was made for the closure at `data` (`OneCall`).
+    unsafe { (one.hit)(one.data, &one.ret, tf, (hart, resume)) }
+}
+
+/// The call of a function probe, made for its call handler's closure
+/// (`CallFn::hit`): `(closure, probe, frame, (this hart, where to go
+/// on))`; leaves the hart and returns where to go on (`call_hit`).
+pub(crate) type CallHit =
+    unsafe fn(*const (), &OneRet, &mut TrapFrame, (&HartState, usize)) -> usize;
+
+/// The call of a function probe without a call handler.
+pub(crate) const NO_CALL_HANDLER: (*const (), CallHit) = (core::ptr::null(), call_without);
+
+/// `CallHit` for a closure of type `G`.
+///
+/// # Safety
+/// `closure` must point to a live `G`.
+#[link_section = ".text.rkprobes"]
+pub(crate) unsafe fn call_with<G>(
+    closure: *const (),
+    one: &OneRet,
+    tf: &mut TrapFrame,
+    on: (&HartState, usize),
+) -> usize
+where
+    G: Fn(&mut CallRegs, &mut RetData) -> EntryAction,
+{
+    // SAFETY: per the contract.
+    let g = unsafe { &*closure.cast::<G>() };
+    on_call(one, tf, on, |tf, data| g(CallRegs::of(tf), data))
+}
+
+#[link_section = ".text.rkprobes"]
+fn call_without(_: *const (), one: &OneRet, tf: &mut TrapFrame, on: (&HartState, usize)) -> usize {
+    on_call(one, tf, on, |_, _| EntryAction::Continue)
+}
+
+/// `on_entry` for a function probe; leaves the hart. It calls nothing but
+/// the handler, so with a short handler inlined it keeps no registers.
+#[inline(always)]
+fn on_call<H>(one: &OneRet, tf: &mut TrapFrame, on: (&HartState, usize), handler: H) -> usize
+where
+    H: FnOnce(&mut TrapFrame, &mut RetData) -> EntryAction,
+{
+    let probe = one.probe();
+    if probe.is_enabled() {
+        match one.ret().calls.claim_inline() {
+            Some(call) => on_call_claimed(one, call, tf, handler),
+            None => probe.count_miss(),
+        }
+    }
+    on.0.leave(false);
+    on.1
+}
+
+/// The call is put in flight before its call handler runs (a cancel
+/// takes it back), so that nothing is kept across the handler.
+#[inline(always)]
+fn on_call_claimed<H>(one: &OneRet, call: Claim<'_>, tf: &mut TrapFrame, handler: H)
+where
+    H: FnOnce(&mut TrapFrame, &mut RetData) -> EntryAction,
+{
+    one.probe().count_hit();
+    let index = call.index();
+    let back = trampoline::call_entry(one.ret().stub, index);
+    let data = call.publish_zeroed(tf.sp(), tf.ra());
+    tf.set_reg(TrapFrame::RA, back);
+    if handler(tf, data) == EntryAction::Cancel {
+        tf.set_reg(TrapFrame::RA, one.ret().calls.unpublish(index));
+    }
+}
+
+/// Called by the light trampoline at a function probe's return with the
+/// return value (`regs`), the stub's address and the call's entry + 4
+/// (`t2` and `t0` in the stub). Runs the return handler and returns the
+/// real return address.
+///
+/// Made for the OS's type at `init` (`F`), called through
+/// `global::RKPROBES_RETURN_HIT`.
+#[link_section = ".text.rkprobes"]
+pub(crate) extern "C" fn return_hit<F: FindHart>(
+    regs: &mut ReturnRegs,
+    stub: usize,
+    link: usize,
+) -> usize {
+    let Some(kp) = global::get() else {
+        lost_return(stub, usize::MAX, regs.sp())
+    };
+    // SAFETY: `init` made this for the OS's type.
+    let hart = unsafe { F::hart(kp) };
+    let nested = hart.enter();
+    // SAFETY: as in `rkprobes_ret_handler`.
+    let probe = unsafe { &*(trampoline::stub_probe(stub) as *const Probe) };
+    let index = trampoline::call_index(stub, link);
+    let (data, hit) = match &probe.post {
+        Some(Post::Return(f)) => (f.data(), f.hit),
+        _ => (core::ptr::null(), return_without as ReturnHit),
+    };
+    // The rest in one call that this one ends with (no registers kept).
+    // SAFETY: `hit` was made for the closure at `data` (`ReturnFn`).
+    unsafe { hit(data, probe, regs, index, hart, nested) }
+}
+
+/// The rest of a function probe's return, made for its return handler's
+/// closure (`ReturnFn::hit`): `(closure, probe, regs, call slot, this
+/// hart, nested)`; returns the real return address.
+pub(crate) type ReturnHit =
+    unsafe fn(*const (), &Probe, &mut ReturnRegs, usize, &HartState, bool) -> usize;
+
+/// `ReturnHit` for a closure of type `G`.
+///
+/// # Safety
+/// `closure` must point to a live `G`.
+#[link_section = ".text.rkprobes"]
+pub(crate) unsafe fn return_with<G: Fn(&mut ReturnRegs, &RetData)>(
+    closure: *const (),
+    probe: &Probe,
+    regs: &mut ReturnRegs,
+    index: usize,
+    hart: &HartState,
+    nested: bool,
+) -> usize {
+    // SAFETY: per the contract.
+    let g = unsafe { &*closure.cast::<G>() };
+    on_return(probe, regs, index, (hart, nested), |regs, data| {
+        g(regs, data)
+    })
+}
+
+#[link_section = ".text.rkprobes"]
+fn return_without(
+    _: *const (),
+    probe: &Probe,
+    regs: &mut ReturnRegs,
+    index: usize,
+    hart: &HartState,
+    nested: bool,
+) -> usize {
+    on_return(probe, regs, index, (hart, nested), |_, _| ())
+}
+
+#[inline(always)]
+fn on_return(
+    probe: &Probe,
+    regs: &mut ReturnRegs,
+    index: usize,
+    (hart, nested): (&HartState, bool),
+    handler: impl FnOnce(&mut ReturnRegs, &RetData),
+) -> usize {
+    // The stub names only the pool's slots (`ret_stub_code`).
+    let Some(call) = probe
+        .ret
+        .as_ref()
+        .and_then(|ret| ret.calls.returning_at(index, regs.sp()))
+    else {
+        lost_return(0, index, regs.sp())
+    };
+    let ret_addr = call.ret_addr();
+    regs.set_pc(ret_addr);
+    // `registered` is read after the fence in `enter` (see
+    // `rkprobes_ret_handler`).
+    if probe.registered.load(Ordering::Relaxed) && probe.is_enabled() {
+        match nested {
+            true => probe.count_miss(),
+            // The data in place: the call is released after the handler
+            // (nobody writes a call in flight's data).
+            false => handler(regs, call.data_ref()),
+        }
+    }
+    call.release();
+    hart.leave(nested);
+    ret_addr
 }
 
 /// Called by the trampoline with the registers at the function's return

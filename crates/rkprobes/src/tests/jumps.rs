@@ -90,7 +90,15 @@ fn a_32_bit_instruction_gets_a_jal_to_its_detour() {
     let kp = crate::global::get().unwrap();
     let cell = kp.detour_cell(d).unwrap() as *const _ as usize;
     let entries = detour::common_entries();
-    let code = detour::code(insn, addr, d, entries, true, cell, None).unwrap();
+    let code = detour::code(
+        insn,
+        (addr, d),
+        (entries, detour::WayIn::Common),
+        true,
+        cell,
+        None,
+    )
+    .unwrap();
     assert_eq!(os().bytes(d, DETOUR_SIZE), code);
     assert_eq!(memory_stats().slot_bytes, slot_bytes + DETOUR_SIZE);
 

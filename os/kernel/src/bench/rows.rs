@@ -23,7 +23,7 @@ pub struct HitRow {
 /// `#` line instead of a row. Rows only rkprobes has live elsewhere:
 /// `async_row.rs` (async probes) and `user_rows.rs` (uprobes, with their
 /// own user-mode loop).
-pub const HIT_ROWS: [HitRow; 10] = [
+pub const HIT_ROWS: [HitRow; 12] = [
     HitRow {
         name: "kprobe_simulated",
         target: targets::BRANCH,
@@ -83,6 +83,18 @@ pub const HIT_ROWS: [HitRow; 10] = [
         name: "kretprobe_bp",
         target: targets::C_ADD_BP,
         handlers: Handlers::EntryReturn,
+    },
+    // A function probe (`on_call`/`on_return`): the arguments and the
+    // return value alone, through the light way in and out.
+    HitRow {
+        name: "fprobe",
+        target: targets::CALL,
+        handlers: Handlers::CallReturn,
+    },
+    HitRow {
+        name: "fprobe_c",
+        target: targets::C_CALL,
+        handlers: Handlers::CallReturn,
     },
 ];
 

@@ -62,6 +62,9 @@ bench_fn!(bench_add, bench_add_at, "add a0, a0, a1");
 // return probes has a lighter way back), so they get a function no
 // instruction probe came to first.
 bench_fn!(bench_ret, bench_ret_at, "add a0, a0, a1");
+// The same for the function probe rows (`on_call`/`on_return`, whose
+// detour takes the light way in).
+bench_fn!(bench_call, bench_call_at, "add a0, a0, a1");
 // The same two as compressed instructions: rkprobes' jump covers the
 // `ret` after them too (see `region.rs`).
 bench_fn!(
@@ -78,6 +81,12 @@ bench_fn!(
 bench_fn!(
     bench_c_ret,
     bench_c_ret_at,
+    ".option rvc\nc.add a0, a1\n.option norvc"
+);
+// And for the function probe rows (see `bench_call`).
+bench_fn!(
+    bench_c_call,
+    bench_c_call_at,
     ".option rvc\nc.add a0, a1\n.option norvc"
 );
 // The compressed two again, followed by an instruction rkprobes' jump
@@ -131,6 +140,16 @@ pub const ADD: Target = Target {
 pub const RET: Target = Target {
     func: bench_ret,
     probe_at: || (&raw const bench_ret_at) as usize,
+};
+
+pub const CALL: Target = Target {
+    func: bench_call,
+    probe_at: || (&raw const bench_call_at) as usize,
+};
+
+pub const C_CALL: Target = Target {
+    func: bench_c_call,
+    probe_at: || (&raw const bench_c_call_at) as usize,
 };
 
 pub const C_BRANCH: Target = Target {

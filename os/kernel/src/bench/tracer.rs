@@ -13,6 +13,10 @@ pub enum Handlers {
     PrePost,
     /// A return probe: entry and return handlers on a function's entry.
     EntryReturn,
+    /// A function probe: call and return handlers that see the arguments
+    /// and the return value alone (a library without that kind uses its
+    /// return probe).
+    CallReturn,
 }
 
 /// Memory a library holds for its probes, in bytes.
@@ -50,6 +54,9 @@ impl Tracer for Rkprobes {
             Handlers::Pre => Kprobe::at(addr).pre(|_| ()),
             Handlers::PrePost => Kprobe::at(addr).pre(|_| ()).post(|_| ()),
             Handlers::EntryReturn => Kprobe::function(addr).entry(|_, _| ()).ret(|_, _| ()),
+            Handlers::CallReturn => Kprobe::function(addr)
+                .on_call(|_, _| ())
+                .on_return(|_, _| ()),
         };
         k.register().map_err(|e| format!("{e:?}"))
     }

@@ -56,6 +56,21 @@
 //! the registers a Rust call may change (`fn_restore!`) when the hit says
 //! that will do. It serves any point: a hit that is not one return probe's
 //! entry asks for every register.
+//!
+//! A detour made for function probes (`on_call`/`on_return`) takes the
+//! light way in, `rkprobes_detour_call_entry`, from its first word, which
+//! links in `t0` (free at a function's entry, as under Linux's ftrace):
+//! ```text
+//!  D + 0   jal  t0, call entry           t0 = D + 4 names the detour
+//!  D + 4   nop
+//!  D + 8   nop
+//!  D + 12  ...                           as above
+//! ```
+//! It saves only what a call passes and the registers a Rust call may
+//! change, and goes on straight into the copy at `D + 12` / `D + 28` (no
+//! `sret`). A hit it cannot take (another kind of point, a nested or
+//! removed one) saves the rest and takes the common path, as if it had
+//! come through `D + 8`.
 
 use super::insn::{code_bytes, Insn};
 
@@ -68,6 +83,8 @@ pub const CELL_AT: usize = 56;
 pub const ENTRY_JAL_AT: usize = 8;
 /// `ra` after the detour's `jal` into the common entry.
 pub const RET_OFFSET: usize = ENTRY_JAL_AT + 4;
+/// `t0` after a function probe's detour's `jal` into the light entry.
+pub const CALL_RET_OFFSET: usize = 4;
 /// `ra` after the `jal` into the post entry, once the copy at `STEP_AT`
 /// has run.
 pub const POST_RET_OFFSET: usize = 56;
@@ -91,6 +108,7 @@ const ADDI_SP_SP_MINUS_FRAME: u32 =
     ((FRAME.wrapping_neg() as u32 & 0xfff) << 20) | 2 << 15 | 2 << 7 | 0x13;
 const SD_RA_8_SP: u32 = 1 << 20 | 2 << 15 | 3 << 12 | 8 << 7 | 0x23;
 const CSRSI_SSTATUS_SIE: u32 = 0x100 << 20 | 2 << 15 | 6 << 12 | 0x73;
+const NOP: u32 = 0x13;
 
 /// `jal rd, target` placed at `at`, if `target` is within reach.
 pub fn jal(rd: u32, at: usize, target: usize) -> Option<u32> {
@@ -116,24 +134,38 @@ pub struct Entries {
     /// for a return probe (`rkprobes_detour_fn_entry`): its hit may skip
     /// restoring the registers a Rust call keeps.
     pub func: usize,
+    /// From the first word, for a detour made for function probes
+    /// (`rkprobes_detour_call_entry`).
+    pub call: usize,
+}
+
+/// Which entry a detour's way in leads to (the kind of the probes it is
+/// first made for; it then serves any point at its address).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WayIn {
+    /// `Entries::pre`.
+    Common,
+    /// `Entries::func`: return probes.
+    Function,
+    /// `Entries::call`: function probes, the light way.
+    Call,
 }
 
 /// The bytes of the detour at `detour` for `insn` at `addr`, entering the
-/// library at `entries`. `None` if a jump is out of reach. `out_of_line`:
-/// whether the copies of `insn` are ever run (a PC-relative instruction is
-/// simulated instead; its copies stay zero, an illegal instruction).
-/// `cell`: the address of the detour's point cell. `second`: the
-/// instruction after a compressed `insn` that its jump covers too (see
-/// the module's text), or `None`.
+/// library at `entries` by `way`. `None` if a jump is out of reach.
+/// `out_of_line`: whether the copies of `insn` are ever run (a
+/// PC-relative instruction is simulated instead; its copies stay zero, an
+/// illegal instruction). `cell`: the address of the detour's point cell.
+/// `second`: the instruction after a compressed `insn` that its jump
+/// covers too (see the module's text), or `None`.
 ///
 /// A compressed instruction without a `second` has no room for the `jal`
 /// at `addr`: it keeps a breakpoint, and its detour serves only for the
 /// copies, which jump back without a second trap.
 pub fn code(
     insn: Insn,
-    addr: usize,
-    detour: usize,
-    entries: Entries,
+    (addr, detour): (usize, usize),
+    (entries, way): (Entries, WayIn),
     out_of_line: bool,
     cell: usize,
     second: Option<Insn>,
@@ -149,10 +181,24 @@ pub fn code(
     // copy (no extra instruction per hit); the word after it is unused.
     let second_on = second.map_or(jal(0, at(SECOND_AT), back), |s| Some(padded(s)))?;
     let second_off = second.map_or(jal(0, at(SECOND_OFF_AT), back), |s| Some(padded(s)))?;
+    let head = match way {
+        WayIn::Call => [jal(5, at(0), entries.call)?, NOP, NOP],
+        WayIn::Common | WayIn::Function => {
+            let entry = match way {
+                WayIn::Function => entries.func,
+                _ => entries.pre,
+            };
+            [
+                ADDI_SP_SP_MINUS_FRAME,
+                SD_RA_8_SP,
+                jal(1, at(ENTRY_JAL_AT), entry)?,
+            ]
+        }
+    };
     let words = [
-        ADDI_SP_SP_MINUS_FRAME,
-        SD_RA_8_SP,
-        jal(1, at(ENTRY_JAL_AT), entries.pre)?,
+        head[0],
+        head[1],
+        head[2],
         copy,
         CSRSI_SSTATUS_SIE,
         second_on,
@@ -338,7 +384,55 @@ core::arch::global_asm!(
         "rkprobes_detour_fn_hit",
         fn_restore!()
     ),
+    r#"
+    .pushsection .text.rkprobes.detour, "ax", @progbits
+    .globl rkprobes_detour_call_entry
+    .type rkprobes_detour_call_entry, @function
+    .p2align 2
+rkprobes_detour_call_entry:
+    /* t0 = D + 4 names the detour. Saved: what a call passes, and what a
+       Rust call may change (t0 and t1 hold nothing at a function's
+       entry). Interrupts masked: the hit uses per-hart state. */
+    addi    sp, sp, -{frame}
+    sd      ra, 1*8(sp)
+    sd      t0, 32*8(sp)
+    csrrci  t1, sstatus, 2
+    sd      t1, 33*8(sp)
+    .irp i, 7,10,11,12,13,14,15,16,17,28,29,30,31
+    sd      x\i, \i*8(sp)
+    .endr
+    addi    t1, sp, {frame}
+    sd      t1, 2*8(sp)
+    mv      a0, sp
+    /* retprobe::call_hit, made for the OS's type at `init`. */
+    ld      t1, RKPROBES_CALL_HIT
+    jalr    t1
+    beqz    a0, 1f
+    /* On into the copy, interrupts still masked: the copy at D + 12
+       enables them after the instruction (they were on at the probe). */
+    mv      t0, a0
+    .irp i, 1,7,10,11,12,13,14,15,16,17,28,29,30,31
+    ld      x\i, \i*8(sp)
+    .endr
+    addi    sp, sp, {frame}
+    jr      t0
+1:  /* Not a hit this way can take: back to the state at D + 8 (interrupts
+       as at the probe, the registers a call passes, ra = D + 12 as that
+       word's link) and in through the common entry. */
+    ld      t0, 33*8(sp)
+    andi    t0, t0, 2
+    csrs    sstatus, t0
+    ld      t0, 32*8(sp)
+    addi    ra, t0, {gap}
+    .irp i, 7,10,11,12,13,14,15,16,17,28,29,30,31
+    ld      x\i, \i*8(sp)
+    .endr
+    j       rkprobes_detour_entry
+    .size rkprobes_detour_call_entry, . - rkprobes_detour_call_entry
+    .popsection
+"#,
     frame = const FRAME,
+    gap = const RET_OFFSET - CALL_RET_OFFSET,
 );
 
 /// Bytes of the stub detours enter the library through.
@@ -367,6 +461,23 @@ pub fn entry_stub_code(entry: usize) -> [u8; ENTRY_STUB_SIZE] {
     )
 }
 
+/// The stub that continues into the light entry (`Entries::call`) at
+/// `entry` wherever it is: `t0` holds the detour's link, so it jumps
+/// through `t1`, which is free there too.
+/// ```text
+///  S + 0   auipc t1, 0
+///  S + 4   ld   t1, 16(t1)      the literal at S + 16
+///  S + 8   jr   t1              -> `entry`
+///  S + 12  nop
+///  S + 16  .quad entry
+/// ```
+pub fn call_stub_code(entry: usize) -> [u8; ENTRY_STUB_SIZE] {
+    const AUIPC_T1_0: u32 = 6 << 7 | 0x17;
+    const LD_T1_16_T1: u32 = 16 << 20 | 6 << 15 | 3 << 12 | 6 << 7 | 0x03;
+    const JR_T1: u32 = 6 << 15 | 0x67;
+    code_bytes(&[AUIPC_T1_0, LD_T1_16_T1, JR_T1, NOP], &[entry as u64])
+}
+
 /// On hosts the entries are not built: host tests that play a jump
 /// probe's hit set an address in reach here (0: no jump probes).
 #[cfg(not(target_arch = "riscv64"))]
@@ -383,14 +494,17 @@ pub fn entries_for(detour: usize, stubs: Option<Entries>) -> Entries {
             fn rkprobes_detour_entry();
             fn rkprobes_detour_post_entry();
             fn rkprobes_detour_fn_entry();
+            fn rkprobes_detour_call_entry();
         }
         let pre = rkprobes_detour_entry as *const () as usize;
         let post = rkprobes_detour_post_entry as *const () as usize;
         let func = rkprobes_detour_fn_entry as *const () as usize;
+        let call = rkprobes_detour_call_entry as *const () as usize;
         Entries {
             pre: jal(1, detour + ENTRY_JAL_AT, pre).map_or(stubs.pre, |_| pre),
             post: jal(1, detour + STEP_AT + 12, post).map_or(stubs.post, |_| post),
             func: jal(1, detour + ENTRY_JAL_AT, func).map_or(stubs.func, |_| func),
+            call: jal(5, detour, call).map_or(stubs.call, |_| call),
         }
     }
     #[cfg(not(target_arch = "riscv64"))]
@@ -409,26 +523,29 @@ pub fn common_entries() -> Entries {
             fn rkprobes_detour_entry_saved();
             fn rkprobes_detour_post_entry_saved();
             fn rkprobes_detour_fn_entry_saved();
+            fn rkprobes_detour_call_entry();
         }
         Entries {
             pre: rkprobes_detour_entry_saved as *const () as usize,
             post: rkprobes_detour_post_entry_saved as *const () as usize,
             func: rkprobes_detour_fn_entry_saved as *const () as usize,
+            call: rkprobes_detour_call_entry as *const () as usize,
         }
     }
     #[cfg(not(target_arch = "riscv64"))]
     {
-        // Three addresses, so tests can tell where a `jal` leads.
+        // Four addresses, so tests can tell where a `jal` leads.
         let entry = HOST_ENTRY.load(core::sync::atomic::Ordering::Relaxed);
         Entries {
             pre: entry,
             post: entry + 4,
             func: entry + 8,
+            call: entry + 12,
         }
     }
 }
 
-const SSTATUS_SIE: usize = 1 << 1;
+pub const SSTATUS_SIE: usize = 1 << 1;
 const SSTATUS_SPIE: usize = 1 << 5;
 const SSTATUS_SPP: usize = 1 << 8;
 
@@ -519,9 +636,18 @@ mod tests {
             pre: 0x8020_0100,
             post: 0x8020_0200,
             func: 0x8020_0300,
+            call: 0x8020_0400,
         };
         let cell = 0x8040_0008;
-        let c = code(insn(add), addr, d, entries, true, cell, None).unwrap();
+        let c = code(
+            insn(add),
+            (addr, d),
+            (entries, WayIn::Common),
+            true,
+            cell,
+            None,
+        )
+        .unwrap();
         let w = |i: usize| u32::from_le_bytes(c[i..i + 4].try_into().unwrap());
         for at in [0, STEP_AT + 4] {
             assert_eq!(w(at), 0xef01_0113, "addi sp, sp, -272 at {at}");
@@ -543,12 +669,20 @@ mod tests {
         assert_eq!(52 + 4, POST_RET_OFFSET);
         assert_eq!(c[CELL_AT..], (cell as u64).to_le_bytes());
         // Simulated instructions never run from the detour.
-        let c = code(insn(add), addr, d, entries, false, 0, None).unwrap();
+        let c = code(
+            insn(add),
+            (addr, d),
+            (entries, WayIn::Common),
+            false,
+            0,
+            None,
+        )
+        .unwrap();
         assert_eq!(&c[12..16], &[0; 4]);
         // A compressed instruction's copies are padded with `c.nop` and
         // jump back 2 bytes on.
         let c_li = Insn::from_parcels(0x4505, 0).unwrap(); // c.li a0, 1
-        let c = code(c_li, addr, d, entries, true, cell, None).unwrap();
+        let c = code(c_li, (addr, d), (entries, WayIn::Common), true, cell, None).unwrap();
         let w = |i: usize| u32::from_le_bytes(c[i..i + 4].try_into().unwrap());
         assert_eq!(
             [w(IRQS_ON_AT), w(IRQS_OFF_AT), w(STEP_AT)],
@@ -557,7 +691,15 @@ mod tests {
         assert_eq!(jal_offset(w(20)), (addr + 2) as i64 - (d as i64 + 20));
         assert_eq!(jal_offset(w(32)), (addr + 2) as i64 - (d as i64 + 32));
         // Far detours get none.
-        assert!(code(insn(add), addr, addr + (1 << 20), entries, true, 0, None).is_none());
+        assert!(code(
+            insn(add),
+            (addr, addr + (1 << 20)),
+            (entries, WayIn::Common),
+            true,
+            0,
+            None
+        )
+        .is_none());
     }
 
     /// A jump over a compressed instruction and the one after it: the
@@ -570,10 +712,19 @@ mod tests {
             pre: 0x8020_0100,
             post: 0x8020_0200,
             func: 0x8020_0300,
+            call: 0x8020_0400,
         };
         let c_li = Insn::from_parcels(0x4505, 0).unwrap(); // c.li a0, 1
         let add = insn(0x00b5_0533); // add a0, a0, a1
-        let c = code(c_li, addr, d, entries, true, 0x8040_0008, Some(add)).unwrap();
+        let c = code(
+            c_li,
+            (addr, d),
+            (entries, WayIn::Common),
+            true,
+            0x8040_0008,
+            Some(add),
+        )
+        .unwrap();
         let w = |i: usize| u32::from_le_bytes(c[i..i + 4].try_into().unwrap());
         assert_eq!([w(IRQS_ON_AT), w(IRQS_OFF_AT)], [0x0001_4505; 2]);
         assert_eq!(w(16), 0x1001_6073, "csrsi sstatus, 2 before the second");
@@ -584,7 +735,15 @@ mod tests {
         // A compressed second instruction is padded too, and the way
         // back is 4 bytes on.
         let c_mv = Insn::from_parcels(0x852e, 0).unwrap(); // c.mv a0, a1
-        let c = code(c_li, addr, d, entries, false, 0, Some(c_mv)).unwrap();
+        let c = code(
+            c_li,
+            (addr, d),
+            (entries, WayIn::Common),
+            false,
+            0,
+            Some(c_mv),
+        )
+        .unwrap();
         let w = |i: usize| u32::from_le_bytes(c[i..i + 4].try_into().unwrap());
         assert_eq!(
             w(IRQS_ON_AT),

@@ -64,3 +64,104 @@ impl TrapFrame {
         self.x[Self::SP]
     }
 }
+
+/// What a function probe's call handler (`on_call`) sees at the
+/// function's entry: the arguments, `sp`, the return address and the
+/// function's address, nothing else. A view of a frame whose other
+/// registers the light entry does not save (`detour.rs`), so it has no
+/// way to read them.
+#[repr(transparent)]
+pub struct CallRegs(TrapFrame);
+
+impl CallRegs {
+    /// The view of a full frame (a call probe hit through a breakpoint or
+    /// through a detour made for other probes).
+    #[inline(always)]
+    pub fn of(tf: &mut TrapFrame) -> &mut CallRegs {
+        // SAFETY: `repr(transparent)` over `TrapFrame`.
+        unsafe { &mut *(tf as *mut TrapFrame).cast::<CallRegs>() }
+    }
+    /// Integer argument `n` (`a0`..`a7`); panics past `a7`.
+    pub fn arg(&self, n: usize) -> usize {
+        self.0.x[Self::arg_reg(n)]
+    }
+    /// Changes argument `n`: the function sees the new value.
+    pub fn set_arg(&mut self, n: usize, v: usize) {
+        self.0.x[Self::arg_reg(n)] = v;
+    }
+    fn arg_reg(n: usize) -> usize {
+        assert!(n < 8, "a function probe sees a0..a7, not argument {n}");
+        TrapFrame::A0 + n
+    }
+    /// Where the call returns to.
+    pub fn ra(&self) -> usize {
+        self.0.ra()
+    }
+    pub fn sp(&self) -> usize {
+        self.0.sp()
+    }
+    /// The function's address.
+    pub fn pc(&self) -> usize {
+        self.0.pc()
+    }
+}
+
+/// What a function probe's return handler (`on_return`) sees: the return
+/// value, `sp` (the caller's) and where the call returns to. Saved by the
+/// light return trampoline (`trampoline.rs`); what the handler writes to
+/// the return value is what the caller gets.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReturnRegs {
+    a0: usize,
+    a1: usize,
+    sp: usize,
+    pc: usize,
+}
+
+impl ReturnRegs {
+    /// The first return register, `a0`.
+    pub fn value(&self) -> usize {
+        self.a0
+    }
+    /// The second return register, `a1` (a two-word return value).
+    pub fn value2(&self) -> usize {
+        self.a1
+    }
+    pub fn set_value(&mut self, v: usize) {
+        self.a0 = v;
+    }
+    pub fn set_value2(&mut self, v: usize) {
+        self.a1 = v;
+    }
+    pub fn sp(&self) -> usize {
+        self.sp
+    }
+    /// Where the call returns to.
+    pub fn pc(&self) -> usize {
+        self.pc
+    }
+    #[inline(always)]
+    pub(crate) fn set_pc(&mut self, pc: usize) {
+        self.pc = pc;
+    }
+
+    /// The view of a full frame at a return, and back: a return handler
+    /// given one where the return came through a full frame (a uretprobe).
+    pub(crate) fn with_frame(tf: &mut TrapFrame, f: impl FnOnce(&mut ReturnRegs)) {
+        let mut r = ReturnRegs {
+            a0: tf.ret(),
+            a1: tf.ret2(),
+            sp: tf.sp(),
+            pc: tf.pc(),
+        };
+        f(&mut r);
+        tf.x[TrapFrame::A0] = r.a0;
+        tf.x[TrapFrame::A0 + 1] = r.a1;
+    }
+}
+
+/// Where the light return trampoline's assembly stores `sp`.
+#[cfg_attr(not(target_arch = "riscv64"), allow(dead_code))]
+pub(crate) const RETURN_REGS_SP: usize = 16;
+const _: () = assert!(core::mem::size_of::<ReturnRegs>() == 32);

@@ -12,7 +12,7 @@ pub mod slot;
 pub mod trampoline;
 
 pub use decode::RejectReason;
-pub use frame::{TrapFrame, UserContext};
+pub use frame::{CallRegs, ReturnRegs, TrapFrame, UserContext};
 pub use prepare::{
     insn_len_at, mask_irqs_on_return, prepare, restore_irqs, Exec, Prepared, Run, INSN_ALIGN,
 };

@@ -14,7 +14,12 @@
 //!                                    the probe's call slot `i`
 //! ```
 //! `t0`, `t1` and `t2` are dead at a function return (caller-saved), so the
-//! stub may use them. The common trampoline saves a full `TrapFrame`, masks
+//! stub may use them. The literal names the trampoline: the light one for
+//! a function probe (`on_return`, or no return handler) saves only the
+//! return value (`ReturnRegs`), masks interrupts, calls
+//! `retprobe::return_hit(&mut ReturnRegs, stub, link) -> real return
+//! address` and jumps there with the (possibly edited) return value.
+//! The common trampoline saves a full `TrapFrame`, masks
 //! interrupts, calls `rkprobes_ret_handler(&mut TrapFrame) -> real return
 //! address`, restores the (possibly edited) return value `a0`/`a1` and
 //! jumps there: no second trap. The caller's own registers (`gp`, `tp`,
@@ -39,15 +44,17 @@ pub fn ret_stub_size(calls: usize) -> usize {
 }
 
 /// The stub's bytes for the probe at `probe`, written at `stub`, with
-/// `calls` call slots.
-pub fn ret_stub_code(stub: usize, probe: usize, calls: usize) -> Vec<u8> {
+/// `calls` call slots; `light`: it returns through the light trampoline.
+pub fn ret_stub_code(stub: usize, probe: usize, calls: usize, light: bool) -> Vec<u8> {
     const _: () = assert!(
         PROBE_PTR_OFFSET == 4 * 4 + 8,
         "after the trampoline's address"
     );
+    let (common, call) = trampolines();
+    let trampoline = if light { call } else { common };
     let mut code = super::insn::code_bytes::<HEADER>(
         &[AUIPC_T2_0, LD_T1_16_T2, JR_T1, NOP],
-        &[common_trampoline() as u64, probe as u64],
+        &[trampoline as u64, probe as u64],
     )
     .to_vec();
     for i in 0..calls {
@@ -123,22 +130,56 @@ rkprobes_ret_trampoline:
     addi    sp, sp, 288
     jr      t0
     .size rkprobes_ret_trampoline, . - rkprobes_ret_trampoline
+
+    .globl rkprobes_ret_call_trampoline
+    .type rkprobes_ret_call_trampoline, @function
+    .p2align 2
+rkprobes_ret_call_trampoline:
+    /* `ReturnRegs` (a0, a1, sp, pc) and sstatus; a2-a7 are free here. */
+    addi    sp, sp, -48
+    sd      a0, 0(sp)
+    sd      a1, 8(sp)
+    addi    a0, sp, 48
+    sd      a0, {sp_at}(sp)
+    csrrci  a0, sstatus, 2
+    sd      a0, 32(sp)
+    mv      a0, sp
+    mv      a1, t2
+    mv      a2, t0
+    /* retprobe::return_hit, made for the OS's type at `init`. */
+    ld      t1, RKPROBES_RETURN_HIT
+    jalr    t1
+    mv      t0, a0
+    ld      t1, 32(sp)
+    andi    t1, t1, 2
+    csrs    sstatus, t1
+    ld      a0, 0(sp)
+    ld      a1, 8(sp)
+    addi    sp, sp, 48
+    jr      t0
+    .size rkprobes_ret_call_trampoline, . - rkprobes_ret_call_trampoline
     .popsection
-"#
+"#,
+    sp_at = const super::frame::RETURN_REGS_SP,
 );
 
-/// Address of the common trampoline (0 on hosts, where it is not built).
-pub fn common_trampoline() -> usize {
+/// Addresses of the common and the light trampoline (0 on hosts, where
+/// they are not built).
+pub fn trampolines() -> (usize, usize) {
     #[cfg(target_arch = "riscv64")]
     {
         extern "C" {
             fn rkprobes_ret_trampoline();
+            fn rkprobes_ret_call_trampoline();
         }
-        rkprobes_ret_trampoline as *const () as usize
+        (
+            rkprobes_ret_trampoline as *const () as usize,
+            rkprobes_ret_call_trampoline as *const () as usize,
+        )
     }
     #[cfg(not(target_arch = "riscv64"))]
     {
-        0
+        (0, 0)
     }
 }
 
@@ -152,7 +193,7 @@ mod tests {
     #[test]
     fn stub_decodes_as_intended() {
         let stub = 0x8030_0000;
-        let code = ret_stub_code(stub, 0x1234_5678, 3);
+        let code = ret_stub_code(stub, 0x1234_5678, 3, false);
         assert_eq!(code.len(), ret_stub_size(3));
         let insn = |at: usize| decode(Insn::from_bytes(&code[at..]).unwrap());
         let names: std::vec::Vec<_> = (0..4).map(|i| insn(i * 4).mnemonic).collect();

@@ -118,7 +118,7 @@ impl Tracer for Kprobe06 {
                 &mut POINTS.lock(),
                 b.with_post_handler(empty_handler),
             ),
-            Handlers::EntryReturn => {
+            Handlers::EntryReturn | Handlers::CallReturn => {
                 aux_ops::reserve_ret_stacks(MAXACTIVE as usize);
                 let b = KretprobeBuilder::<Lock>::new(MAXACTIVE)
                     .with_symbol_addr(addr)
