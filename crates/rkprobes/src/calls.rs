@@ -164,7 +164,8 @@ impl CallPool {
     pub fn claim(&self) -> Option<Claim<'_>> {
         match self.claim_first() {
             Some(c) => Some(c),
-            None => self.claim_any(),
+            // SAFETY: just claimed.
+            None => self.claim_any().map(|i| unsafe { self.claimed(i) }),
         }
     }
 
@@ -182,22 +183,31 @@ impl CallPool {
         // One `amoor`: setting a bit another hart set first changes
         // nothing, and then `claim_any` tries the next free one.
         let was = masks.taken.fetch_or(bit, Ordering::Acquire);
-        (was & bit == 0).then(|| self.claim_of(masks, i))
-    }
-
-    /// The claim of slot `w * 64 + i` (`masks` is word `w`), taken.
-    #[inline(always)]
-    fn claim_of<'a>(&'a self, masks: &'a Masks, i: usize) -> Claim<'a> {
-        let w = (masks as *const Masks as usize - self.masks.as_ptr() as usize)
-            / core::mem::size_of::<Masks>();
-        let index = w * 64 + i;
-        Claim {
+        (was & bit == 0).then_some(Claim {
             pool: self,
             // SAFETY: the bits past the last slot stay set, so a bit taken
             // names a slot.
-            slot: unsafe { self.slots.get_unchecked(index) },
+            slot: unsafe { self.slots.get_unchecked(i) },
             masks,
-            bit: 1 << i,
+            bit,
+            index: i,
+        })
+    }
+
+    /// The claim of slot `index`.
+    ///
+    /// # Safety
+    /// `index` must be a slot this caller claimed, not yet published or
+    /// cancelled.
+    #[inline(always)]
+    pub unsafe fn claimed(&self, index: usize) -> Claim<'_> {
+        Claim {
+            pool: self,
+            // SAFETY: a claimed index is below the capacity (`claim`).
+            slot: unsafe { self.slots.get_unchecked(index) },
+            // SAFETY: as above; a mask word per 64 slots.
+            masks: unsafe { self.masks.get_unchecked(index / 64) },
+            bit: 1 << (index % 64),
             index,
         }
     }
@@ -208,21 +218,22 @@ impl CallPool {
     pub fn claim_inline(&self) -> Option<Claim<'_>> {
         match self.claim_first() {
             Some(c) => Some(c),
-            None => self.claim_scan(),
+            // SAFETY: just claimed.
+            None => self.claim_scan().map(|i| unsafe { self.claimed(i) }),
         }
     }
 
-    /// `claim`'s full search, out of line.
+    /// `claim`'s full search, out of line; the index claimed.
     #[inline(never)]
     #[link_section = ".text.rkprobes"]
-    fn claim_any(&self) -> Option<Claim<'_>> {
+    fn claim_any(&self) -> Option<usize> {
         self.claim_scan()
     }
 
     /// Every word, retrying a bit another hart set first.
     #[inline(always)]
-    fn claim_scan(&self) -> Option<Claim<'_>> {
-        for masks in self.masks.iter() {
+    fn claim_scan(&self) -> Option<usize> {
+        for (w, masks) in self.masks.iter().enumerate() {
             let mut cur = masks.taken.load(Ordering::Relaxed);
             while cur != u64::MAX {
                 let i = lowest(!cur);
@@ -232,7 +243,7 @@ impl CallPool {
                     cur = was | bit;
                     continue;
                 }
-                return Some(self.claim_of(masks, i));
+                return Some(w * 64 + i);
             }
         }
         None
@@ -321,15 +332,14 @@ impl CallPool {
     }
 
     /// Ends a call `publish_zeroed` put in flight whose entry handler
-    /// cancelled it; returns its return address.
+    /// cancelled it.
     #[cold]
     #[inline(never)]
     #[link_section = ".text.rkprobes"]
-    pub fn unpublish(&self, i: usize) -> usize {
-        let at = self.at(i).expect("a published call's slot");
-        let ret_addr = at.slot.ret_addr.load(Ordering::Relaxed);
-        at.masks.release(at.bit);
-        ret_addr
+    pub fn unpublish(&self, i: usize) {
+        if let Some(at) = self.at(i) {
+            at.masks.release(at.bit);
+        }
     }
 
     /// Slot `i` and its bit, if the pool has one.

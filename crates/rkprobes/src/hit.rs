@@ -12,7 +12,7 @@ use crate::arch::current::detour::{self, CopyFault};
 use crate::arch::current::{self as arch, simulate::Bound, Exec, Run, TrapFrame};
 use crate::global::{self, Kprobes};
 use crate::hart::{HartState, Step};
-use crate::point::{Fast, OneCall, OnePre, OneRet, Pre, PreAction, ProbePoint};
+use crate::point::{Fast, OnePre, OneRet, Pre, PreAction, ProbePoint};
 use core::sync::atomic::Ordering;
 
 /// Handles a breakpoint exception. Returns `true` if it was a probe's (the
@@ -74,9 +74,7 @@ fn breakpoint_hit(tf: &mut TrapFrame) -> bool {
 fn other_hit(hart: &HartState, point: &ProbePoint, tf: &mut TrapFrame, nested: bool) {
     // A function's entry with one return probe (a compressed first
     // instruction whose jump cannot cover the next one).
-    if let (Fast::OneRet(one) | Fast::OneCall(OneCall { ret: one, .. }), false) =
-        (&point.fast, nested)
-    {
+    if let (Fast::OneRet(one), false) = (&point.fast, nested) {
         ret_entry::<false>(hart, point, one, tf);
         return;
     }
@@ -155,9 +153,7 @@ fn jump_hit<const FN_ENTRY: bool>(tf: &mut TrapFrame) -> bool {
         nested_jump_hit(hart, point, tf);
         return true;
     }
-    if let (Fast::OneRet(one) | Fast::OneCall(OneCall { ret: one, .. }), true) =
-        (&point.fast, FN_ENTRY)
-    {
+    if let (Fast::OneRet(one), true) = (&point.fast, FN_ENTRY) {
         return ret_entry::<true>(hart, point, one, tf);
     }
     // The most common case on its own short path: one probe, one plain
@@ -179,7 +175,7 @@ fn jump_hit<const FN_ENTRY: bool>(tf: &mut TrapFrame) -> bool {
     // A return probe alone, through the common way in (a detour first
     // made for an instruction probe): out of line, or the return entry
     // inlined here would cost the short path above its registers.
-    if let Fast::OneRet(one) | Fast::OneCall(OneCall { ret: one, .. }) = &point.fast {
+    if let Fast::OneRet(one) = &point.fast {
         return ret_entry_hit(hart, point, one, tf);
     }
     if pre_handlers(point, tf) == PreAction::Skip {
@@ -340,7 +336,7 @@ fn pre_handlers(point: &ProbePoint, tf: &mut TrapFrame) -> PreAction {
             }
         }
         // Both callers take a lone return probe first (`ret_entry`).
-        Fast::OneRet(_) | Fast::OneCall(_) => unreachable!("a lone return probe takes ret_entry"),
+        Fast::OneRet(_) => unreachable!("a lone return probe takes ret_entry"),
         Fast::Many => run_pre(point, tf),
     }
 }

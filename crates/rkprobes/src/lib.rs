@@ -35,7 +35,7 @@ pub use api::{
     jump_probes, memory_stats, probes, register_many, set_jump_probes, unregister_addr,
     unregister_id, unregister_many, Kprobe, MemoryStats, ProbeHandle, ProbeInfo,
 };
-pub use arch::current::{TrapFrame, UserContext};
+pub use arch::current::{CallRegs, ReturnRegs, TrapFrame, UserContext};
 pub use asyncprobe::{AsyncEvent, AsyncEventKind, AsyncHandle, AsyncProbe, AsyncSummary, Returned};
 pub use error::{Error, Result};
 pub use global::{init, init_dyn, Config};

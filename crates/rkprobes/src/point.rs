@@ -306,10 +306,6 @@ pub(crate) enum Fast {
     One(Arc<Probe>),
     /// One return probe.
     OneRet(OneRet),
-    /// One function probe (a return probe whose call handler, if any, is
-    /// an `on_call` one) whose instruction runs in its detour: the light
-    /// way in can take it (`retprobe::call_hit`).
-    OneCall(OneCall),
     /// Several probes: the general loop.
     Many,
 }
@@ -356,6 +352,11 @@ pub(crate) struct OneRet {
     /// entry handler is an `entry` one (documented to have no effect on
     /// them) or none, and the instruction does not write one there.
     pub light: bool,
+    /// A function probe (its call handler, if any, an `on_call` one)
+    /// whose instruction runs in its detour: the light way in takes it
+    /// (`retprobe::call_hit`), through the call made for its handler
+    /// (`CallFn::hit`, or the one for none) and the handler's closure.
+    pub call: Option<(crate::retprobe::CallHit, *const ())>,
 }
 
 // SAFETY: both point into a `Probe` (which is `Sync`) that the point owns
@@ -378,22 +379,6 @@ impl OneRet {
     }
 }
 
-/// A point's only probe, a function probe, with the call made for its
-/// call handler (`CallFn::hit`, or the one for none) at hand. The point's
-/// `probes` keeps all alive.
-pub(crate) struct OneCall {
-    pub ret: OneRet,
-    /// The handler's closure (dangling for none: a zero-sized one).
-    pub data: *const (),
-    pub hit: crate::retprobe::CallHit,
-}
-
-// SAFETY: all point into a `Probe` (which is `Sync`) that the point owns
-// through `probes`.
-unsafe impl Send for OneCall {}
-// SAFETY: as above.
-unsafe impl Sync for OneCall {}
-
 /// Where a point's instruction runs (see `ProbePoint`'s fields).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Placement {
@@ -415,30 +400,20 @@ impl ProbePoint {
     ) -> Self {
         let fast = match &*probes {
             [one] => match (&one.ret, &one.pre) {
-                (Some(ret), pre) => {
-                    let one = OneRet {
-                        probe: Arc::as_ptr(one),
-                        ret,
-                        light: matches!(pre, None | Some(Pre::Entry(_) | Pre::Call(_)))
-                            && prepared.keeps_callee_saved(),
-                    };
+                (Some(ret), pre) => Fast::OneRet(OneRet {
+                    probe: Arc::as_ptr(one),
+                    ret,
+                    light: matches!(pre, None | Some(Pre::Entry(_) | Pre::Call(_)))
+                        && prepared.keeps_callee_saved(),
                     // The light way in saves no callee-saved register: for
                     // a copy run in the detour, and handlers that see none.
-                    match pre {
-                        None | Some(Pre::Call(_)) if detour != 0 && prepared.needs_slot() => {
-                            let (data, hit) = match pre {
-                                Some(Pre::Call(f)) => (f.data(), f.hit),
-                                _ => crate::retprobe::NO_CALL_HANDLER,
-                            };
-                            Fast::OneCall(OneCall {
-                                ret: one,
-                                data,
-                                hit,
-                            })
-                        }
-                        _ => Fast::OneRet(one),
-                    }
-                }
+                    call: match pre {
+                        _ if detour == 0 || !prepared.needs_slot() => None,
+                        Some(Pre::Call(f)) => Some((f.hit, f.data())),
+                        None => Some(crate::retprobe::NO_CALL_HANDLER),
+                        Some(_) => None,
+                    },
+                }),
                 (None, Some(Pre::Fn(f))) if one.post.is_none() => Fast::OnePre(OnePre {
                     probe: Arc::as_ptr(one),
                     data: f.data(),

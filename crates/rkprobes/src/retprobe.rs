@@ -130,27 +130,23 @@ pub(crate) extern "C" fn call_hit<F: FindHart>(tf: &mut TrapFrame) -> usize {
     let cell = unsafe { detour::point_cell::<ProbePoint>(detour) };
     let p = order::load_published(cell);
     // SAFETY: a published point stays alive while this hart is inside.
-    let (
-        Some(ProbePoint {
-            fast: Fast::OneCall(one),
-            addr,
-            ..
-        }),
-        false,
-    ) = (unsafe { p.as_ref() }, nested)
-    else {
+    let point = unsafe { p.as_ref() };
+    let Some((point, one, (hit, data))) = point.and_then(|pt| match &pt.fast {
+        Fast::OneRet(one) if !nested => one.call.map(|c| (pt, one, c)),
+        _ => None,
+    }) else {
         hart.leave(nested);
         return 0;
     };
-    tf.set_pc(*addr);
+    tf.set_pc(point.addr);
     let resume = detour
         + match tf.sstatus & detour::SSTATUS_SIE != 0 {
             true => detour::IRQS_ON_AT,
             false => detour::IRQS_OFF_AT,
         };
     // The rest in one call that this one ends with (no registers kept).
-    // SAFETY: `hit` was made for the closure at `data` (`OneCall`).
-    unsafe { (one.hit)(one.data, &one.ret, tf, (hart, resume)) }
+    // SAFETY: `hit` was made for the closure at `data` (`OneRet::call`).
+    unsafe { hit(data, one, tf, (hart, resume)) }
 }
 
 /// The call of a function probe, made for its call handler's closure
@@ -160,7 +156,7 @@ pub(crate) type CallHit =
     unsafe fn(*const (), &OneRet, &mut TrapFrame, (&HartState, usize)) -> usize;
 
 /// The call of a function probe without a call handler.
-pub(crate) const NO_CALL_HANDLER: (*const (), CallHit) = (core::ptr::null(), call_without);
+pub(crate) const NO_CALL_HANDLER: (CallHit, *const ()) = (call_without, core::ptr::null());
 
 /// `CallHit` for a closure of type `G`.
 ///
@@ -213,11 +209,12 @@ where
 {
     one.probe().count_hit();
     let index = call.index();
-    let back = trampoline::call_entry(one.ret().stub, index);
     let data = call.publish_zeroed(tf.sp(), tf.ra());
-    tf.set_reg(TrapFrame::RA, back);
-    if handler(tf, data) == EntryAction::Cancel {
-        tf.set_reg(TrapFrame::RA, one.ret().calls.unpublish(index));
+    match handler(tf, data) {
+        EntryAction::Continue => {
+            tf.set_reg(TrapFrame::RA, trampoline::call_entry(one.ret().stub, index))
+        }
+        EntryAction::Cancel => one.ret().calls.unpublish(index),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Probe every function: with `probe_all=1` on the command line, an entry
-//! and return probe goes on every function of the kernel's symbol table
+//! and return probe (every other one a function probe, `on_return`) goes
+//! on every function of the kernel's symbol table
 //! that rkprobes accepts, before all other tests run; the tests must still
 //! pass, and afterwards the counters must show the probes fired and the
 //! text must come back byte for byte.
@@ -12,7 +13,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use rkprobes::{Kprobe, ProbeHandle, RetData, TrapFrame};
+use rkprobes::{Kprobe, ProbeHandle, RetData, ReturnRegs, TrapFrame};
 use spin::Mutex;
 
 /// Functions the other tests read byte for byte (their exact text is what
@@ -88,11 +89,18 @@ fn arm() -> TestResult {
             *why.entry(format!("excluded: {r}")).or_default() += 1;
             continue;
         }
-        builders.push(
-            Kprobe::function(sym.addr).ret(|_: &mut TrapFrame, _: &RetData| {
+        // Every other function gets a function probe (the light way in
+        // and out, which also takes `t0`/`t1` at the entry), the others a
+        // return probe with full frames.
+        let f = Kprobe::function(sym.addr);
+        builders.push(match builders.len() % 2 {
+            0 => f.on_return(|_: &mut ReturnRegs, _: &RetData| {
                 RETURNS.fetch_add(1, Relaxed);
             }),
-        );
+            _ => f.ret(|_: &mut TrapFrame, _: &RetData| {
+                RETURNS.fetch_add(1, Relaxed);
+            }),
+        });
     }
     let total = symbols::count();
     let mut handles = Vec::new();

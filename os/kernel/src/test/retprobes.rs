@@ -5,6 +5,7 @@
 
 use super::asm_case::asm_case;
 use super::coroutine::{Coroutine, Yielder};
+use super::with_breakpoints;
 use super::{Test, TestResult};
 use crate::{arch, check, check_eq, smp};
 use alloc::format;
@@ -13,41 +14,73 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::hint::black_box;
 use core::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use rkprobes::{EntryAction, Kprobe, ProbeHandle, ProbeType, TrapFrame};
+use rkprobes::{CallRegs, EntryAction, Kprobe, ProbeHandle, ProbeType, ReturnRegs, TrapFrame};
 use spin::Mutex;
 
 pub fn tests() -> Vec<Test> {
-    alloc::vec![
-        Test::new("retprobes::recursion_counts_and_values", recursion),
-        Test::new(
-            "retprobes::tail_calls_each_return_to_their_caller",
-            tail_calls
-        ),
-        Test::new("retprobes::four_harts_one_function", four_harts),
-        Test::new(
-            "retprobes::task_sleeps_inside_and_resumes_on_other_hart",
-            migrates
-        ),
-        Test::new(
-            "retprobes::maxactive_overflow_counted_as_missed",
-            maxactive_overflow
-        ),
-        Test::new(
-            "retprobes::entry_handler_cancels_and_passes_data",
-            cancel_and_data
-        ),
-        Test::new(
-            "retprobes::unregister_with_call_in_flight",
-            unregister_in_flight
-        ),
-        Test::new(
-            "retprobes::frame_that_never_returns_is_reclaimed",
-            never_returns
-        ),
+    let mut tests = alloc::vec![
         Test::new("retprobes::seed_api_sync_func", seed_sync_func),
-        Test::new("retprobes::real_kernel_functions_by_name", by_name),
         Test::new("retprobes::not_a_function_entry", not_entry),
-    ]
+        Test::new(
+            "fprobes::handlers_change_arguments_and_return_value",
+            change_args_and_value
+        ),
+        Test::new(
+            "fprobes::light_way_in_shared_with_an_instruction_probe",
+            shared_with_insn_probe
+        ),
+        Test::new(
+            "fprobes::light_kind_through_a_breakpoint",
+            light_through_breakpoint
+        ),
+    ];
+    // Each of these for both kinds: return probes (`entry`/`ret`, full
+    // frames) and function probes (`on_call`/`on_return`, the light way).
+    let both: [(&str, KindTest); 9] = [
+        ("recursion_counts_and_values", recursion),
+        ("tail_calls_each_return_to_their_caller", tail_calls),
+        ("four_harts_one_function", four_harts),
+        ("task_sleeps_inside_and_resumes_on_other_hart", migrates),
+        ("maxactive_overflow_counted_as_missed", maxactive_overflow),
+        ("entry_handler_cancels_and_passes_data", cancel_and_data),
+        ("unregister_with_call_in_flight", unregister_in_flight),
+        ("frame_that_never_returns_is_reclaimed", never_returns),
+        ("real_kernel_functions_by_name", by_name),
+    ];
+    for (name, f) in both {
+        for (kind, prefix) in [(Kind::Full, "retprobes"), (Kind::Light, "fprobes")] {
+            tests.push(Test::new(&format!("{prefix}::{name}"), move || f(kind)));
+        }
+    }
+    tests
+}
+
+type KindTest = fn(Kind) -> TestResult;
+
+/// Which handlers a test's probe gets: `entry`/`ret` (full frames) or
+/// `on_call`/`on_return` (function probes: arguments and return value).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Full,
+    Light,
+}
+
+/// `$b` with the entry handler `$e` and the return handler `$r` of
+/// `$kind`: the same closure text serves both (`arg`, `ret` read the same
+/// on either kind's registers).
+macro_rules! with_handlers {
+    ($kind:expr, $b:expr, entry: $e:expr, ret: $r:expr) => {
+        match $kind {
+            Kind::Full => $b.entry($e).ret($r),
+            Kind::Light => $b.on_call($e).on_return($r),
+        }
+    };
+    ($kind:expr, $b:expr, ret: $r:expr) => {
+        match $kind {
+            Kind::Full => $b.ret($r),
+            Kind::Light => $b.on_return($r),
+        }
+    };
 }
 
 fn err(e: rkprobes::Error) -> String {
@@ -94,19 +127,22 @@ fn addr_of(name: &str) -> Result<usize, String> {
         .ok_or(format!("no symbol {name}"))
 }
 
-fn recursion() -> TestResult {
+fn recursion(kind: Kind) -> TestResult {
     static RETURNS: Mutex<Vec<usize>> = Mutex::new(Vec::new());
     RETURNS.lock().clear();
     let entries = Arc::new(AtomicUsize::new(0));
     let e2 = entries.clone();
-    let p = Kprobe::symbol("kernel::test::retprobes::kt_depth")
-        .entry(move |_: &mut TrapFrame, _: &mut rkprobes::RetData| {
+    let p = with_handlers!(
+        kind,
+        Kprobe::symbol("kernel::test::retprobes::kt_depth"),
+        entry: move |_, _| {
             e2.fetch_add(1, SeqCst);
-        })
-        .ret(|tf: &mut TrapFrame, _: &rkprobes::RetData| RETURNS.lock().push(tf.ret()))
-        .maxactive(32)
-        .register()
-        .map_err(err)?;
+        },
+        ret: |tf, _| RETURNS.lock().push(tf.ret())
+    )
+    .maxactive(32)
+    .register()
+    .map_err(err)?;
     let r = kt_depth(10);
     let (hits, missed, in_flight) = (p.hits(), p.missed(), p.in_flight());
     p.unregister().map_err(err)?;
@@ -121,16 +157,19 @@ fn recursion() -> TestResult {
 /// Tail calls into a return-probed function: each pass through the entry
 /// is a call in flight of its own, returning (innermost first) through the
 /// one before it to the real caller.
-fn tail_calls() -> TestResult {
+fn tail_calls(kind: Kind) -> TestResult {
     const N: usize = 12;
     static SEEN: Mutex<Vec<(usize, usize)>> = Mutex::new(Vec::new());
     SEEN.lock().clear();
-    let p = Kprobe::symbol("kt_tail")
-        .entry(|tf: &mut TrapFrame, d: &mut rkprobes::RetData| d[0] = tf.arg(0))
-        .ret(|tf: &mut TrapFrame, d: &rkprobes::RetData| SEEN.lock().push((d[0], tf.ret())))
-        .maxactive(N)
-        .register()
-        .map_err(err)?;
+    let p = with_handlers!(
+        kind,
+        Kprobe::symbol("kt_tail"),
+        entry: |tf, d| d[0] = tf.arg(0),
+        ret: |tf, d| SEEN.lock().push((d[0], tf.ret()))
+    )
+    .maxactive(N)
+    .register()
+    .map_err(err)?;
     // SAFETY: an assembly function of the C ABI (asm_case).
     let r = unsafe { kt_tail(black_box(N), 0) };
     let (hits, missed, in_flight) = (p.hits(), p.missed(), p.in_flight());
@@ -144,26 +183,29 @@ fn tail_calls() -> TestResult {
     Ok(())
 }
 
-fn four_harts() -> TestResult {
+fn four_harts(kind: Kind) -> TestResult {
     const CALLS: usize = 2_000;
     check_eq!(crate::smp::online(), 4);
     let bad = Arc::new(AtomicUsize::new(0));
     let returns = Arc::new(AtomicUsize::new(0));
     let (b2, r2) = (bad.clone(), returns.clone());
-    let p = Kprobe::symbol("kernel::test::retprobes::kt_mix")
-        .entry(|tf: &mut TrapFrame, d: &mut rkprobes::RetData| {
+    let p = with_handlers!(
+        kind,
+        Kprobe::symbol("kernel::test::retprobes::kt_mix"),
+        entry: |tf, d| {
             d[0] = tf.arg(0);
             d[1] = tf.arg(1);
             d[2] = arch::hart_id();
-        })
-        .ret(move |tf: &mut TrapFrame, d: &rkprobes::RetData| {
+        },
+        ret: move |tf, d| {
             r2.fetch_add(1, SeqCst);
             if tf.ret() != d[0].wrapping_mul(31).wrapping_add(d[1]) || d[2] != arch::hart_id() {
                 b2.fetch_add(1, SeqCst);
             }
-        })
-        .register()
-        .map_err(err)?;
+        }
+    )
+    .register()
+    .map_err(err)?;
     let wrong = AtomicUsize::new(0);
     smp::run_on_all(true, &|hart| {
         for i in 0..CALLS {
@@ -184,14 +226,20 @@ fn four_harts() -> TestResult {
 
 /// Registers a return probe on `kt_sleeper` recording the entry hart, the
 /// return hart and the return value.
-fn sleeper_probe(log: Arc<Mutex<Vec<(usize, usize, usize)>>>) -> Result<ProbeHandle, String> {
-    Kprobe::symbol("kernel::test::retprobes::kt_sleeper")
-        .entry(|_: &mut TrapFrame, d: &mut rkprobes::RetData| d[0] = arch::hart_id())
-        .ret(move |tf: &mut TrapFrame, d: &rkprobes::RetData| {
+fn sleeper_probe(
+    kind: Kind,
+    log: Arc<Mutex<Vec<(usize, usize, usize)>>>,
+) -> Result<ProbeHandle, String> {
+    with_handlers!(
+        kind,
+        Kprobe::symbol("kernel::test::retprobes::kt_sleeper"),
+        entry: |_, d| d[0] = arch::hart_id(),
+        ret: move |tf, d| {
             log.lock().push((d[0], arch::hart_id(), tf.ret()));
-        })
-        .register()
-        .map_err(err)
+        }
+    )
+    .register()
+    .map_err(err)
 }
 
 fn other_hart() -> Result<usize, String> {
@@ -201,9 +249,9 @@ fn other_hart() -> Result<usize, String> {
         .ok_or_else(|| "needs two harts".into())
 }
 
-fn migrates() -> TestResult {
+fn migrates(kind: Kind) -> TestResult {
     let log = Arc::new(Mutex::new(Vec::new()));
-    let p = sleeper_probe(log.clone())?;
+    let p = sleeper_probe(kind, log.clone())?;
     let result = Arc::new(AtomicUsize::new(0));
     let r2 = result.clone();
     let co = Mutex::new(Coroutine::new(move |y| r2.store(kt_sleeper(20, y), SeqCst)));
@@ -223,16 +271,19 @@ fn migrates() -> TestResult {
     Ok(())
 }
 
-fn maxactive_overflow() -> TestResult {
+fn maxactive_overflow(kind: Kind) -> TestResult {
     let returns = Arc::new(AtomicUsize::new(0));
     let r2 = returns.clone();
-    let p = Kprobe::symbol("kernel::test::retprobes::kt_depth")
-        .ret(move |_: &mut TrapFrame, _: &rkprobes::RetData| {
+    let p = with_handlers!(
+        kind,
+        Kprobe::symbol("kernel::test::retprobes::kt_depth"),
+        ret: move |_, _| {
             r2.fetch_add(1, SeqCst);
-        })
-        .maxactive(2)
-        .register()
-        .map_err(err)?;
+        }
+    )
+    .maxactive(2)
+    .register()
+    .map_err(err)?;
     let r = kt_depth(4);
     let (hits, missed) = (p.hits(), p.missed());
     p.unregister().map_err(err)?;
@@ -242,36 +293,44 @@ fn maxactive_overflow() -> TestResult {
     Ok(())
 }
 
-fn cancel_and_data() -> TestResult {
+fn cancel_and_data(kind: Kind) -> TestResult {
     static SEEN: Mutex<Vec<(usize, usize)>> = Mutex::new(Vec::new());
     SEEN.lock().clear();
-    let p = Kprobe::symbol("kernel::test::retprobes::kt_mix")
-        .entry(|tf: &mut TrapFrame, d: &mut rkprobes::RetData| {
+    let p = with_handlers!(
+        kind,
+        Kprobe::symbol("kernel::test::retprobes::kt_mix"),
+        entry: |tf, d| {
             d[0] = tf.arg(0) + 1000;
             if tf.arg(0) % 2 == 1 {
                 EntryAction::Cancel
             } else {
                 EntryAction::Continue
             }
-        })
-        .ret(|tf: &mut TrapFrame, d: &rkprobes::RetData| SEEN.lock().push((d[0], tf.ret())))
-        .register()
-        .map_err(err)?;
+        },
+        ret: |tf, d| SEEN.lock().push((d[0], tf.ret()))
+    )
+    .register()
+    .map_err(err)?;
     let results: Vec<usize> = (0..4).map(|i| kt_mix(i, 1)).collect();
+    let (hits, in_flight) = (p.hits(), p.in_flight());
     p.unregister().map_err(err)?;
     check_eq!(results, alloc::vec![1, 32, 63, 94]);
     check_eq!(*SEEN.lock(), alloc::vec![(1000, 1), (1002, 63)]);
+    // A cancelled call holds no instance.
+    check_eq!((hits, in_flight), (4, 0));
     Ok(())
 }
 
-fn unregister_in_flight() -> TestResult {
+fn unregister_in_flight(kind: Kind) -> TestResult {
     let log = Arc::new(Mutex::new(Vec::new()));
     // A detour, once written for an address, stays (a hart may still be
     // in it): place and remove a probe first, so the figure below counts
     // only what this test must give back.
-    sleeper_probe(log.clone())?.unregister().map_err(err)?;
+    sleeper_probe(kind, log.clone())?
+        .unregister()
+        .map_err(err)?;
     let slots_before = rkprobes::memory_stats().slot_bytes;
-    let p = sleeper_probe(log.clone())?;
+    let p = sleeper_probe(kind, log.clone())?;
     let result = Arc::new(AtomicUsize::new(0));
     let r2 = result.clone();
     let mut co = Coroutine::new(move |y| r2.store(kt_sleeper(5, y), SeqCst));
@@ -283,15 +342,15 @@ fn unregister_in_flight() -> TestResult {
     check_eq!(result.load(SeqCst), 11);
     check_eq!(log.lock().len(), 0);
     // The stub of the removed probe is freed at the next registry change.
-    let q = sleeper_probe(log.clone())?;
+    let q = sleeper_probe(kind, log.clone())?;
     q.unregister().map_err(err)?;
     check_eq!(rkprobes::memory_stats().slot_bytes, slots_before);
     Ok(())
 }
 
-fn never_returns() -> TestResult {
+fn never_returns(kind: Kind) -> TestResult {
     let log = Arc::new(Mutex::new(Vec::new()));
-    let p = sleeper_probe(log.clone())?;
+    let p = sleeper_probe(kind, log.clone())?;
     let mut co = Coroutine::new(move |y| {
         kt_sleeper(7, y);
     });
@@ -333,7 +392,7 @@ fn seed_sync_func() -> TestResult {
     Ok(())
 }
 
-fn by_name() -> TestResult {
+fn by_name(kind: Kind) -> TestResult {
     // Real kernel functions, called for real below.
     let names = [
         "kernel::bootargs::get",
@@ -348,15 +407,18 @@ fn by_name() -> TestResult {
     let mut handles = Vec::new();
     for (name, c) in names.iter().zip(&counts) {
         let (e, r) = (c.clone(), c.clone());
-        let h = Kprobe::symbol(name)
-            .entry(move |_: &mut TrapFrame, _: &mut rkprobes::RetData| {
+        let h = with_handlers!(
+            kind,
+            Kprobe::symbol(name),
+            entry: move |_, _| {
                 e.0.fetch_add(1, SeqCst);
-            })
-            .ret(move |_: &mut TrapFrame, _: &rkprobes::RetData| {
+            },
+            ret: move |_, _| {
                 r.1.fetch_add(1, SeqCst);
-            })
-            .register()
-            .map_err(|e| format!("{name}: {e}"))?;
+            }
+        )
+        .register()
+        .map_err(|e| format!("{name}: {e}"))?;
         // The original first instruction (the text may hold a probe's
         // `jal` now, this one's or the probe-all suite's).
         let listed = rkprobes::probes().into_iter().find(|p| p.addr == h.addr());
@@ -392,5 +454,99 @@ fn not_entry() -> TestResult {
     let second = addr + if first & 0b11 == 0b11 { 4 } else { 2 };
     let e = Kprobe::function(second).register().err();
     check_eq!(e, Some(rkprobes::Error::NotFunctionEntry { addr: second }));
+    Ok(())
+}
+
+/// Per call: the return address and `sp` at the call equal to the pc and
+/// `sp` at the return, and the pc at the call.
+type Seen = Vec<(bool, bool, usize)>;
+
+/// `kt_mix` with a function probe whose call handler adds one to its
+/// second argument and whose return handler doubles the result; each
+/// records what it saw. Returns the result of `kt_mix(2, 3)` and the
+/// records.
+fn doubled_mix() -> Result<(usize, Seen), String> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    let p = Kprobe::symbol("kernel::test::retprobes::kt_mix")
+        .on_call(|r: &mut CallRegs, d: &mut rkprobes::RetData| {
+            *d = [r.ra(), r.sp(), r.pc(), 0];
+            r.set_arg(1, r.arg(1) + 1);
+        })
+        .on_return(move |r: &mut ReturnRegs, d: &rkprobes::RetData| {
+            s2.lock().push((d[0] == r.pc(), d[1] == r.sp(), d[2]));
+            r.set_ret(r.ret() * 2);
+        })
+        .register()
+        .map_err(err)?;
+    let v = kt_mix(black_box(2), black_box(3));
+    p.unregister().map_err(err)?;
+    let seen = seen.lock().clone();
+    Ok((v, seen))
+}
+
+/// A call handler's new argument reaches the function, a return handler's
+/// new value reaches the caller, and both see where the call came from.
+fn change_args_and_value() -> TestResult {
+    let addr = addr_of("kernel::test::retprobes::kt_mix")?;
+    let (v, seen) = doubled_mix()?;
+    // (2 * 31 + 4) * 2
+    check_eq!(v, 132);
+    check_eq!(seen, alloc::vec![(true, true, addr)]);
+    check_eq!(kt_mix(2, 3), 65);
+    Ok(())
+}
+
+/// An instruction probe placed where a function probe's light way in
+/// leads: every hit there goes through the common entry, with both
+/// probes' handlers; the function probe alone again takes the light way.
+fn shared_with_insn_probe() -> TestResult {
+    let addr = addr_of("kernel::test::retprobes::kt_mix")?;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let returns = Arc::new(AtomicUsize::new(0));
+    let (c2, r2) = (calls.clone(), returns.clone());
+    let f = Kprobe::function(addr)
+        .on_call(move |r: &mut CallRegs, d: &mut rkprobes::RetData| {
+            c2.fetch_add(1, SeqCst);
+            d[0] = r.arg(0);
+        })
+        .on_return(move |r: &mut ReturnRegs, d: &rkprobes::RetData| {
+            if r.ret() == d[0] * 31 + 1 {
+                r2.fetch_add(1, SeqCst);
+            }
+        })
+        .register()
+        .map_err(err)?;
+    let jump = rkprobes::probes().iter().any(|p| p.id == f.id() && p.jump);
+    let first = kt_mix(1, 1);
+    let pres = Arc::new(AtomicUsize::new(0));
+    let p2 = pres.clone();
+    let i = Kprobe::at(addr)
+        .pre(move |tf: &mut TrapFrame| {
+            if tf.arg(0) == 2 {
+                p2.fetch_add(1, SeqCst);
+            }
+        })
+        .register()
+        .map_err(err)?;
+    let second = kt_mix(2, 1);
+    i.unregister().map_err(err)?;
+    let third = kt_mix(3, 1);
+    f.unregister().map_err(err)?;
+    check!(jump, "the function probe is not a jump probe");
+    check_eq!((first, second, third), (32, 63, 94));
+    check_eq!(pres.load(SeqCst), 1);
+    check_eq!((calls.load(SeqCst), returns.load(SeqCst)), (3, 3));
+    Ok(())
+}
+
+/// With jump probes off, a function probe's call comes through a
+/// breakpoint (a full frame shown as `CallRegs`); its return still takes
+/// the light trampoline.
+fn light_through_breakpoint() -> TestResult {
+    let addr = addr_of("kernel::test::retprobes::kt_mix")?;
+    let (v, seen) = with_breakpoints(doubled_mix)?;
+    check_eq!(v, 132);
+    check_eq!(seen, alloc::vec![(true, true, addr)]);
     Ok(())
 }

@@ -121,17 +121,19 @@ pub struct ReturnRegs {
 
 impl ReturnRegs {
     /// The first return register, `a0`.
-    pub fn value(&self) -> usize {
+    pub fn ret(&self) -> usize {
         self.a0
     }
     /// The second return register, `a1` (a two-word return value).
-    pub fn value2(&self) -> usize {
+    pub fn ret2(&self) -> usize {
         self.a1
     }
-    pub fn set_value(&mut self, v: usize) {
+    /// Changes `a0`: the caller gets the new value.
+    pub fn set_ret(&mut self, v: usize) {
         self.a0 = v;
     }
-    pub fn set_value2(&mut self, v: usize) {
+    /// Changes `a1`.
+    pub fn set_ret2(&mut self, v: usize) {
         self.a1 = v;
     }
     pub fn sp(&self) -> usize {
