@@ -125,7 +125,8 @@ impl Kprobe {
                     max: retprobe::MAX_ACTIVE,
                 });
             }
-            Some(RetState::new(reg.alloc_stub(maxactive)?, maxactive))
+            let stub = reg.alloc_stub(maxactive)?;
+            Some(RetState::new(stub, maxactive, self.post.as_ref()))
         } else {
             None
         };
@@ -146,9 +147,7 @@ impl Kprobe {
                 ret.stub,
                 Arc::as_ptr(&probe) as usize,
                 ret.maxactive(),
-                // The light trampoline serves a return handler that needs
-                // no more than the return value, or none.
-                matches!(probe.post, None | Some(Post::Return(_))),
+                RetState::is_light(probe.post.as_ref()),
             );
             kp.os.write_text(ret.stub, &code);
         }

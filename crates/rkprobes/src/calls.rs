@@ -35,10 +35,13 @@ struct Slot {
     sp: AtomicUsize,
     // Atomic words: a uretprobe pool's cold paths (`reclaim_thread`,
     // `fork`) are safe functions, and an OS passing them a live thread
-    // must not make this a data race. A kernel pool hands a claimed slot's
-    // data to its entry handler in place (`Claim::zeroed_data`) before the call
-    // is published; only `reclaim_stack`, an unsafe function, could free
-    // it under a live call.
+    // must not make this a data race. A kernel pool hands a slot's data
+    // to its entry handler in place: before the call is published
+    // (`Claim::zeroed_data`), or, for a function probe, just after
+    // (`Claim::publish_zeroed`: nothing reads a call's data before it
+    // returns, which it cannot do before its entry handler is done); only
+    // `reclaim_stack`, an unsafe function, could free it under a live
+    // call.
     data: [AtomicUsize; 4],
 }
 
@@ -311,12 +314,15 @@ impl CallPool {
         (ready && at.slot.sp.load(Ordering::Relaxed) == sp).then_some(Found { at })
     }
 
-    /// The call in flight in slot `i` (below the capacity: a kernel
-    /// return probe's stub names only its slots), for its return, checked
-    /// by its `sp` alone (a call released and taken again by a frame at
-    /// the same `sp` cannot be told apart anyway).
+    /// `returning` for slot `i` without the bounds check (a kernel
+    /// return probe's stub names only its pool's slots), the ready bit
+    /// read without a fence: the call's fields are this hart's own
+    /// writes, or, for a task that moved, ordered by the OS's switch.
+    ///
+    /// # Safety
+    /// `i` must be below the capacity.
     #[inline(always)]
-    pub fn returning_at(&self, i: usize, sp: usize) -> Option<Found<'_>> {
+    pub unsafe fn returning_at(&self, i: usize, sp: usize) -> Option<Found<'_>> {
         debug_assert!(i < self.capacity());
         // SAFETY: `i` is below the capacity (the caller's contract), and
         // there is a mask word per 64 slots.
@@ -328,7 +334,8 @@ impl CallPool {
                 index: i,
             }
         };
-        (at.slot.sp.load(Ordering::Relaxed) == sp).then_some(Found { at })
+        let ready = at.masks.ready.load(Ordering::Relaxed) & at.bit != 0;
+        (ready && at.slot.sp.load(Ordering::Relaxed) == sp).then_some(Found { at })
     }
 
     /// Ends a call `publish_zeroed` put in flight whose entry handler
@@ -531,6 +538,10 @@ impl<'a> Claim<'a> {
     /// entry handler is done). `CallPool::unpublish` undoes it.
     #[inline(always)]
     pub fn publish_zeroed(self, sp: usize, ret_addr: usize) -> &'a mut RetData {
+        debug_assert!(
+            self.pool.owners.is_none(),
+            "`publish_zeroed` on a pool that `fill`s"
+        );
         let slot = self.slot();
         for d in &slot.data {
             d.store(0, Ordering::Relaxed);
@@ -603,9 +614,9 @@ impl Found<'_> {
     #[inline(always)]
     pub fn data_ref(&self) -> &RetData {
         // SAFETY: `[AtomicUsize; 4]` has the layout of `[usize; 4]`. A
-        // call in flight's data is written by nobody: its entry handler
-        // wrote it before `publish`, and its slot is claimed again only
-        // after `release`, which takes `self` (the borrow ends first).
+        // returning call's data is written by nobody: its entry handler
+        // is done with it, and its slot is claimed again only after
+        // `release`, which takes `self` (the borrow ends first).
         unsafe { &*self.at.slot.data.as_ptr().cast::<RetData>() }
     }
 
@@ -725,6 +736,39 @@ mod tests {
             assert!(push(&p, 1, 99, 0, 0));
             assert_eq!(p.find(99).map(|f| f.index()), Some(n - 1), "the freed slot");
         }
+    }
+
+    /// A function probe's call: published before its handler fills the
+    /// data in place, found at its return by index, released after; a
+    /// cancel takes it back at once.
+    #[test]
+    fn published_before_the_handler_and_found_by_index() {
+        let p = CallPool::new(70);
+        let first: Vec<_> = (0..64).map(|_| p.claim_first().unwrap()).collect();
+        assert!(p.claim_first().is_none(), "the first word is full");
+        let far = p.claim_inline().expect("the second word");
+        assert_eq!(far.index(), 64);
+        let data = far.publish_zeroed(0x100, 0xabc);
+        assert_eq!(*data, [0; 4]);
+        data[2] = 7;
+        // SAFETY: 64 is below the capacity.
+        let found = unsafe { p.returning_at(64, 0x100) }.expect("in flight");
+        assert_eq!((found.ret_addr(), *found.data_ref()), (0xabc, [0, 0, 7, 0]));
+        // SAFETY: as above.
+        assert!(unsafe { p.returning_at(64, 0x200) }.is_none(), "another sp");
+        found.release();
+        // SAFETY: as above.
+        assert!(unsafe { p.returning_at(64, 0x100) }.is_none(), "released");
+        // Cancelled: free again, and never found.
+        let c = p.claim_inline().unwrap();
+        let i = c.index();
+        c.publish_zeroed(0x300, 0xdef)[0] = 1;
+        p.unpublish(i);
+        // SAFETY: `i` was claimed from this pool.
+        assert!(unsafe { p.returning_at(i, 0x300) }.is_none());
+        assert_eq!(p.claim_inline().map(|c| c.index()), Some(i));
+        first.into_iter().for_each(Claim::cancel);
+        assert_eq!(p.in_flight(), 1);
     }
 
     #[test]

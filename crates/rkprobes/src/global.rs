@@ -89,13 +89,13 @@ pub(crate) fn get() -> Option<&'static Kprobes> {
 /// ignored. Fails with `NoSpace` if the slot area cannot hold one scratch
 /// slot per hart and some shared slots.
 pub fn init<O: KprobeOs>(os: &'static O, config: Config) -> Result<()> {
-    init_with(os, HartOf::<Typed<O>>::hooks(), config)
+    init_with(os, hooks::<Typed<O>>(), config)
 }
 
 /// `init` for an OS behind a trait object; its `hart_id` then costs each
 /// hit a `dyn` call.
 pub fn init_dyn(os: &'static dyn KprobeOs, config: Config) -> Result<()> {
-    init_with(os, HartOf::<Dyn>::hooks(), config)
+    init_with(os, hooks::<Dyn>(), config)
 }
 
 /// How the hit path finds this hart's state: `hart_id` of the OS's type
@@ -132,15 +132,11 @@ struct Hooks {
     return_hit: usize,
 }
 
-struct HartOf<F>(core::marker::PhantomData<F>);
-
-impl<F: FindHart> HartOf<F> {
-    fn hooks() -> Hooks {
-        Hooks {
-            hart_of: hart_of::<F>,
-            call_hit: crate::retprobe::call_hit::<F> as *const () as usize,
-            return_hit: crate::retprobe::return_hit::<F> as *const () as usize,
-        }
+fn hooks<F: FindHart>() -> Hooks {
+    Hooks {
+        hart_of: hart_of::<F>,
+        call_hit: crate::retprobe::call_hit::<F> as *const () as usize,
+        return_hit: crate::retprobe::return_hit::<F> as *const () as usize,
     }
 }
 

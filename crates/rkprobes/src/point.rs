@@ -200,7 +200,7 @@ impl Pre {
     pub fn call(&self, tf: &mut TrapFrame, data: &mut RetData) -> (PreAction, EntryAction) {
         let action = match self {
             Pre::Entry(f) => return (PreAction::Continue, f(tf, data)),
-            Pre::Call(f) => return (PreAction::Continue, f.call(CallRegs::of(tf), data)),
+            Pre::Call(f) => return (PreAction::Continue, call_on_frame(f, tf, data)),
             Pre::Fn(f) => f.call(tf),
             Pre::Seed(h) => {
                 let pc = tf.sepc;
@@ -226,7 +226,7 @@ impl Post {
             Post::Fn(f) => f(tf),
             Post::Seed(h) => (h.lock())(tf),
             Post::Ret(f) => f(tf, data),
-            Post::Return(f) => ReturnRegs::with_frame(tf, |r| f.call(r, data)),
+            Post::Return(f) => return_on_frame(f, tf, data),
         }
     }
 
@@ -238,6 +238,22 @@ impl Post {
         }
         self.call(tf, data)
     }
+}
+
+/// A function probe's call handler on a full frame (a call through a
+/// breakpoint or a common detour, a uprobe's): out of line, so the paths
+/// that reach it keep their registers.
+#[inline(never)]
+#[link_section = ".text.rkprobes"]
+fn call_on_frame(f: &CallFn, tf: &mut TrapFrame, data: &mut RetData) -> EntryAction {
+    f.call(CallRegs::of(tf), data)
+}
+
+/// A function probe's return handler on a full frame (a uretprobe's).
+#[inline(never)]
+#[link_section = ".text.rkprobes"]
+fn return_on_frame(f: &ReturnFn, tf: &mut TrapFrame, data: &RetData) {
+    ReturnRegs::with_frame(tf, |r| f.call(r, data))
 }
 
 /// One registered probe.
@@ -298,7 +314,10 @@ pub(crate) struct ProbePoint {
     pub has_post: bool,
 }
 
-/// The common cases get their own short path on a hit.
+/// The common cases get their own short path on a hit. A plain tag byte
+/// first (`repr(u8)`): each hit tests its case with a load and a compare,
+/// the most common (`OnePre`, tag 0) with a load alone.
+#[repr(u8)]
 pub(crate) enum Fast {
     /// One instruction probe whose only handler is a plain pre handler.
     OnePre(OnePre),
@@ -359,8 +378,9 @@ pub(crate) struct OneRet {
     pub call: Option<(crate::retprobe::CallHit, *const ())>,
 }
 
-// SAFETY: both point into a `Probe` (which is `Sync`) that the point owns
-// through `probes`.
+// SAFETY: `probe` and `ret` point into a `Probe` (which is `Sync`) that
+// the point owns through `probes`, `call` to a function and to the
+// closure (`Send + Sync`) that probe holds in `pre`.
 unsafe impl Send for OneRet {}
 // SAFETY: as above.
 unsafe impl Sync for OneRet {}
@@ -537,7 +557,9 @@ macro_rules! handler_setters {
 
         /// Return handler of a return probe: sees the return value (`a0`,
         /// `a1`) and the data its entry handler left. Sets the type to
-        /// `SyncFunc`. At a kernel function's return, what it writes to
+        /// `SyncFunc`. (A kernel return probe without an entry handler, or
+        /// with an `on_call` one, enters through the light way in: see
+        /// `on_call`.) At a kernel function's return, what it writes to
         /// the return value (`a0`/`a1`) takes effect; the caller's own
         /// registers (`sp`, `gp`, `tp`, `s0`-`s11`) come back as the
         /// function left them, and the ones a call clobbers (`ra`,
@@ -553,13 +575,15 @@ macro_rules! handler_setters {
         /// `sp`, the return address and the function's address, may
         /// cancel the return handler for this call and may leave data for
         /// it. Sets the type to `SyncFunc`. With `on_return` for the
-        /// return (or none), a kernel function probe saves only what these
-        /// views show: its call and return cost about half of `entry` and
-        /// `ret`'s, which see every register (bench rows `fprobe` and
-        /// `kretprobe`). Its way in may use `t0` and `t1` as scratch, as
-        /// Linux's ftrace uses `t0`: no calling convention passes a value
-        /// in them (a function entered otherwise, such as `jal t0`
-        /// millicode, cannot have return probes anyway).
+        /// return (or none), a kernel function probe alone at its
+        /// function, whose first instruction runs out of line (most do),
+        /// saves only what these views show: its call and return cost
+        /// about half of `entry` and `ret`'s, which see every register
+        /// (bench rows `fprobe` and `kretprobe`). That way in uses `t0`
+        /// and `t1` as scratch, as Linux's ftrace uses `t0`: no calling
+        /// convention passes a value in them (a function entered
+        /// otherwise, such as `jal t0` millicode, cannot have return
+        /// probes anyway).
         pub fn on_call<R: Into<EntryAction>>(
             mut self,
             f: impl Fn(&mut $crate::arch::current::CallRegs, &mut RetData) -> R

@@ -40,9 +40,9 @@ pub(crate) struct Registry {
     next_id: u64,
     max_points: usize,
     points: usize,
-    /// Detours written so far, by probed address (kept for re-use: a
-    /// detour never changes, see `Kprobes::detours`).
-    detour_of: BTreeMap<usize, usize>,
+    /// Detours written so far, by probed address and way in (kept for
+    /// re-use: a detour never changes, see `Kprobes::detours`).
+    detour_of: BTreeMap<(usize, WayIn), usize>,
     detours_written: usize,
 }
 
@@ -166,10 +166,12 @@ impl Registry {
             prepared,
             second,
         };
-        // Re-used only for the same instructions: the text at `addr` may
-        // have been rewritten since (code loaded anew, a JIT). An outdated
-        // detour is left as it is, for a hart that may still be in it.
-        if let Some(&d) = self.detour_of.get(&addr) {
+        // Re-used only for the same instructions, and the same way in (the
+        // light one takes `t0`/`t1`, free at a function's entry only): the
+        // text at `addr` may have been rewritten since (code loaded anew, a
+        // JIT). An outdated detour is left as it is, for a hart that may
+        // still be in it.
+        if let Some(&d) = self.detour_of.get(&(addr, way)) {
             if kp.detour_at(d).is_some_and(|(_, info)| *info == wanted) {
                 return Some(d);
             }
@@ -190,7 +192,7 @@ impl Registry {
         )?;
         kp.os.write_text(d, &code);
         info.call_once(|| wanted);
-        self.detour_of.insert(addr, d);
+        self.detour_of.insert((addr, way), d);
         self.detours_written += 1;
         Some(d)
     }
@@ -420,17 +422,21 @@ fn place(
 }
 
 /// The way into the library for a detour made for `probes` at an
-/// instruction `prepared`: the light one for function probes whose
-/// instruction runs out of line (`point::Fast::OneCall`), the
-/// function-entry one for other return probes.
-fn way_in<'a>(mut probes: impl Iterator<Item = &'a Probe> + Clone, prepared: &Prepared) -> WayIn {
+/// instruction `prepared`: the light one for a lone return probe whose
+/// entry handler is none or an `on_call` one and whose instruction runs
+/// out of line (`point::OneRet::call`), the function-entry one for other
+/// return probes.
+fn way_in<'a>(probes: impl Iterator<Item = &'a Probe> + Clone, prepared: &Prepared) -> WayIn {
     use crate::point::Pre;
     if !probes.clone().all(|p| p.ret.is_some()) {
         return WayIn::Common;
     }
-    match prepared.needs_slot() && probes.all(|p| matches!(p.pre, None | Some(Pre::Call(_)))) {
-        true => WayIn::Call,
-        false => WayIn::Function,
+    let mut probes = probes;
+    match (probes.next(), probes.next()) {
+        (Some(p), None) if prepared.needs_slot() && matches!(p.pre, None | Some(Pre::Call(_))) => {
+            WayIn::Call
+        }
+        _ => WayIn::Function,
     }
 }
 

@@ -25,14 +25,36 @@ pub(crate) struct RetState {
     /// Calls whose return is still to be caught: the probe (and its stub)
     /// must outlive them, even after unregistration.
     pub calls: CallPool,
+    /// The rest of a return through the light trampoline, made for the
+    /// probe's return handler (`ReturnFn::hit`, or the one for none), and
+    /// the handler's closure; for a stub that names the common
+    /// trampoline, the one for none (never called).
+    pub light: (ReturnHit, *const ()),
 }
 
+// SAFETY: `light` points to a closure (`Send + Sync`) the probe owns in
+// its `post`.
+unsafe impl Send for RetState {}
+// SAFETY: as above.
+unsafe impl Sync for RetState {}
+
 impl RetState {
-    pub fn new(stub: usize, maxactive: usize) -> Self {
+    /// `post`: the probe's return handler, whose closure `light` names.
+    pub fn new(stub: usize, maxactive: usize, post: Option<&Post>) -> Self {
         RetState {
             stub,
             calls: CallPool::new(maxactive),
+            light: match post {
+                Some(Post::Return(f)) => (f.hit, f.data()),
+                _ => (return_without, core::ptr::null()),
+            },
         }
+    }
+
+    /// Whether the stub returns through the light trampoline: with a
+    /// return handler that needs no more than the return value, or none.
+    pub fn is_light(post: Option<&Post>) -> bool {
+        matches!(post, None | Some(Post::Return(_)))
     }
 
     pub fn maxactive(&self) -> usize {
@@ -108,12 +130,13 @@ fn other_entry(pre: &Pre, mut call: Claim<'_>, stub: usize, tf: &mut TrapFrame) 
 /// A function probe's call through its detour's light way in
 /// (`rkprobes_detour_call_entry`, arch/riscv/detour.rs): the frame holds
 /// what a call passes (`CallRegs`), `ra`, `sp`, the interrupt state and,
-/// as its pc, the detour's link; its other registers are still live, kept
-/// by the Rust code. Returns where to go on (the copy of the instruction
-/// in the detour, entered with interrupts masked), or 0 for a hit this
-/// way cannot take (another kind
-/// of point, a nested hit, a removed probe): the way in then goes through
-/// the common entry.
+/// as its pc, the detour's link; its other words are not written (only
+/// `CallRegs` reads this frame), its other registers still live, kept by
+/// the Rust code. Returns where to go on (the copy of the instruction in
+/// the detour, entered with interrupts masked), or 0 for a hit this way
+/// cannot take (another kind of point, a nested hit, a removed probe):
+/// the way in then goes through the common entry.
+///
 /// Made for the OS's type at `init` (`F`), called through
 /// `global::RKPROBES_CALL_HIT`.
 #[link_section = ".text.rkprobes"]
@@ -139,11 +162,9 @@ pub(crate) extern "C" fn call_hit<F: FindHart>(tf: &mut TrapFrame) -> usize {
         return 0;
     };
     tf.set_pc(point.addr);
-    let resume = detour
-        + match tf.sstatus & detour::SSTATUS_SIE != 0 {
-            true => detour::IRQS_ON_AT,
-            false => detour::IRQS_OFF_AT,
-        };
+    // The copy entered with interrupts on, or off (no branch).
+    const _: () = assert!(detour::IRQS_OFF_AT - detour::IRQS_ON_AT == detour::SSTATUS_SIE << 3);
+    let resume = detour + detour::IRQS_OFF_AT - ((tf.sstatus & detour::SSTATUS_SIE) << 3);
     // The rest in one call that this one ends with (no registers kept).
     // SAFETY: `hit` was made for the closure at `data` (`OneRet::call`).
     unsafe { hit(data, one, tf, (hart, resume)) }
@@ -240,12 +261,10 @@ pub(crate) extern "C" fn return_hit<F: FindHart>(
     // SAFETY: as in `rkprobes_ret_handler`.
     let probe = unsafe { &*(trampoline::stub_probe(stub) as *const Probe) };
     let index = trampoline::call_index(stub, link);
-    let (data, hit) = match &probe.post {
-        Some(Post::Return(f)) => (f.data(), f.hit),
-        _ => (core::ptr::null(), return_without as ReturnHit),
-    };
+    // SAFETY: a stub is written for a probe with return state.
+    let (hit, data) = unsafe { probe.ret.as_ref().unwrap_unchecked() }.light;
     // The rest in one call that this one ends with (no registers kept).
-    // SAFETY: `hit` was made for the closure at `data` (`ReturnFn`).
+    // SAFETY: `hit` was made for the closure at `data` (`RetState::new`).
     unsafe { hit(data, probe, regs, index, hart, nested) }
 }
 
@@ -295,13 +314,11 @@ fn on_return(
     (hart, nested): (&HartState, bool),
     handler: impl FnOnce(&mut ReturnRegs, &RetData),
 ) -> usize {
-    // The stub names only the pool's slots (`ret_stub_code`).
-    let Some(call) = probe
-        .ret
-        .as_ref()
-        .and_then(|ret| ret.calls.returning_at(index, regs.sp()))
-    else {
-        lost_return(0, index, regs.sp())
+    // SAFETY: a stub is written for a probe with return state.
+    let ret = unsafe { probe.ret.as_ref().unwrap_unchecked() };
+    // SAFETY: the stub names only the pool's slots (`ret_stub_code`).
+    let Some(call) = (unsafe { ret.calls.returning_at(index, regs.sp()) }) else {
+        lost_return(ret.stub, index, regs.sp())
     };
     let ret_addr = call.ret_addr();
     regs.set_pc(ret_addr);

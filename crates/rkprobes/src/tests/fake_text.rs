@@ -103,6 +103,7 @@ pub const FUNCTIONS: &[(&str, &[Op])] = &[
     ("foreign", FOREIGN_BREAKPOINTS),
     ("wide_entry", WIDE_ENTRY),
     ("wide_entry_insn_first", WIDE_ENTRY),
+    ("light_entry", WIDE_ENTRY),
     (BLACKLISTED, STANDARD),
 ];
 

@@ -436,19 +436,20 @@ fn a_detour_made_for_a_return_probe_enters_through_the_function_way_in() {
     plain.unregister().expect("unregister");
 }
 
-/// A detour first made for an instruction probe keeps the common way in;
-/// a return probe there later is hit through the general path: its entry
-/// handler runs, `ra` goes to the stub, the copy runs.
+/// A detour made for an instruction probe keeps the common way in: a
+/// return probe added to its point, left alone there when the instruction
+/// probe goes, is hit through the general path (its entry handler runs,
+/// `ra` goes to the stub, the copy runs). A point of its own gets a detour
+/// of its own way in.
 #[test]
 fn a_return_probe_on_an_instruction_probes_detour_takes_the_common_way_in() {
     let _g = exclusive();
     let _j = Jumps::on();
     let addr = os().func("wide_entry_insn_first").addr;
-    Kprobe::at(addr)
+    let insn = Kprobe::at(addr)
         .register()
-        .expect("register the instruction probe")
-        .unregister()
-        .expect("unregister it");
+        .expect("register the instruction probe");
+    let d = detour_of(addr);
     let entries = Arc::new(AtomicUsize::new(0));
     let e = entries.clone();
     let ret = Kprobe::function(addr)
@@ -457,7 +458,8 @@ fn a_return_probe_on_an_instruction_probes_detour_takes_the_common_way_in() {
         })
         .register()
         .expect("register the return probe");
-    let d = detour_of(addr);
+    insn.unregister().expect("unregister the instruction probe");
+    assert_eq!(detour_of(addr), d, "the point keeps its detour");
     let at = d + detour::ENTRY_JAL_AT;
     assert_eq!(
         at.wrapping_add(jal_offset(word(at))),
@@ -473,6 +475,18 @@ fn a_return_probe_on_an_instruction_probes_detour_takes_the_common_way_in() {
     // SAFETY: the played call never returns; no handler is running.
     assert_eq!(unsafe { crate::reclaim_stack(STACK..STACK + 1) }, 1);
     ret.unregister().expect("unregister the return probe");
+    let alone = Kprobe::function(addr)
+        .entry(|_, _| ())
+        .register()
+        .expect("register it again");
+    let own = detour_of(addr);
+    assert_ne!(own, d, "a detour of its own way in");
+    let at = own + detour::ENTRY_JAL_AT;
+    assert_eq!(
+        at.wrapping_add(jal_offset(word(at))),
+        detour::common_entries().func
+    );
+    alone.unregister().expect("unregister");
 }
 
 fn jal_offset(raw: u32) -> usize {
@@ -481,4 +495,75 @@ fn jal_offset(raw: u32) -> usize {
         Action::Simulate(SimOp::Jal { offset, .. }) => offset as usize,
         other => panic!("{raw:#010x} is not a jal: {other:?}"),
     }
+}
+
+/// A function probe alone at a function gets the light way in. Its call
+/// (played as `rkprobes_detour_call_entry` makes it) runs the call handler
+/// on the arguments, diverts `ra` after it and goes on into the copy for
+/// the interrupt state; its return (played as the light trampoline makes
+/// it) runs the return handler on the return value and gives back the
+/// real return address. With another probe beside it, the call asks for
+/// the common path (0).
+#[test]
+fn a_function_probe_takes_the_light_way_in_and_out() {
+    use super::fake_os::FakeOs;
+    use crate::arch::current::trampoline::call_entry;
+    use crate::global::Typed;
+    use crate::ReturnRegs;
+    let _g = exclusive();
+    let _j = Jumps::on();
+    let addr = os().func("light_entry").addr;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (s1, s2) = (seen.clone(), seen.clone());
+    let f = Kprobe::function(addr)
+        .on_call(move |r, d| {
+            s1.lock().unwrap().push((r.arg(1), r.ra(), r.pc()));
+            d[0] = 7;
+            r.set_arg(1, 42);
+        })
+        .on_return(move |r, d| {
+            s2.lock().unwrap().push((r.ret(), r.pc(), r.sp()));
+            r.set_ret(r.ret() + d[0]);
+        })
+        .register()
+        .expect("register");
+    let d = detour_of(addr);
+    assert_eq!(word(d) >> 7 & 31, 5, "links in t0");
+    assert_eq!(
+        d.wrapping_add(jal_offset(word(d))),
+        detour::common_entries().call
+    );
+    const STACK: usize = 0x9300_0000;
+    const CALLER: usize = 0x8000_1234;
+    let call = |sstatus| {
+        let mut tf = TrapFrame {
+            sepc: d + detour::CALL_RET_OFFSET,
+            sstatus,
+            ..TrapFrame::default()
+        };
+        (tf.x[1], tf.x[2], tf.x[11]) = (CALLER, STACK, 5);
+        let on = crate::retprobe::call_hit::<Typed<FakeOs>>(&mut tf);
+        (on, tf)
+    };
+    let (on, tf) = call(SIE);
+    assert_eq!(on, d + IRQS_ON_AT, "the copy that enables interrupts");
+    assert_eq!(tf.x[11], 42, "the new argument");
+    let entry = tf.x[1];
+    assert!(os().slot_area().contains(&entry), "ra diverted");
+    assert_eq!(*seen.lock().unwrap(), [(5, CALLER, addr)], "the real ra");
+    // The return: `t2` = the stub, `t0` = the call's entry + 4.
+    let stub = entry - call_entry(0, 0);
+    let mut regs = ReturnRegs::saved(100, 0, STACK);
+    let back = crate::retprobe::return_hit::<Typed<FakeOs>>(&mut regs, stub, entry + 4);
+    assert_eq!((back, regs.ret()), (CALLER, 107));
+    assert_eq!(seen.lock().unwrap()[1], (100, CALLER, STACK));
+    assert_eq!(f.in_flight(), 0);
+    let (on, _) = call(0);
+    assert_eq!(on, d + IRQS_OFF_AT, "interrupts off: the other copy");
+    let insn = Kprobe::at(addr).register().expect("register beside it");
+    assert_eq!(call(SIE).0, 0, "two probes: the common path");
+    insn.unregister().expect("unregister the instruction probe");
+    // SAFETY: the played calls never return; no handler is running.
+    assert_eq!(unsafe { crate::reclaim_stack(STACK..STACK + 1) }, 1);
+    f.unregister().expect("unregister");
 }

@@ -13,7 +13,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use rkprobes::{Kprobe, ProbeHandle, RetData, ReturnRegs, TrapFrame};
+use rkprobes::{CallRegs, Kprobe, ProbeHandle, RetData, ReturnRegs, TrapFrame};
 use spin::Mutex;
 
 /// Functions the other tests read byte for byte (their exact text is what
@@ -91,15 +91,19 @@ fn arm() -> TestResult {
         }
         // Every other function gets a function probe (the light way in
         // and out, which also takes `t0`/`t1` at the entry), the others a
-        // return probe with full frames.
+        // return probe with full frames both ways.
         let f = Kprobe::function(sym.addr);
         builders.push(match builders.len() % 2 {
-            0 => f.on_return(|_: &mut ReturnRegs, _: &RetData| {
-                RETURNS.fetch_add(1, Relaxed);
-            }),
-            _ => f.ret(|_: &mut TrapFrame, _: &RetData| {
-                RETURNS.fetch_add(1, Relaxed);
-            }),
+            0 => f.on_call(|_: &mut CallRegs, _: &mut RetData| ()).on_return(
+                |_: &mut ReturnRegs, _: &RetData| {
+                    RETURNS.fetch_add(1, Relaxed);
+                },
+            ),
+            _ => f.entry(|_: &mut TrapFrame, _: &mut RetData| ()).ret(
+                |_: &mut TrapFrame, _: &RetData| {
+                    RETURNS.fetch_add(1, Relaxed);
+                },
+            ),
         });
     }
     let total = symbols::count();

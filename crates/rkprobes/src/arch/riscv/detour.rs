@@ -140,14 +140,15 @@ pub struct Entries {
 }
 
 /// Which entry a detour's way in leads to (the kind of the probes it is
-/// first made for; it then serves any point at its address).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// made for; it then serves any point at its address).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum WayIn {
     /// `Entries::pre`.
     Common,
     /// `Entries::func`: return probes.
     Function,
-    /// `Entries::call`: function probes, the light way.
+    /// `Entries::call`: the light way, for a lone return probe without a
+    /// full-frame entry handler (a function probe's `on_call`, or none).
     Call,
 }
 
@@ -755,6 +756,81 @@ mod tests {
             jal_offset(w(SECOND_AT + 4)),
             (addr + 4) as i64 - (d + SECOND_AT + 4) as i64
         );
+    }
+
+    /// A detour made for a function probe enters the light way from its
+    /// first word, linking in `t0`; from `D + 12` on it is laid out as any
+    /// other (the common path falls back on it).
+    #[test]
+    fn a_function_probes_detour_links_in_t0_from_its_first_word() {
+        let add = 0x00b5_0533; // add a0, a0, a1
+        let (addr, d) = (0x8020_1000, 0x8028_0000);
+        let entries = Entries {
+            pre: 0x8020_0100,
+            post: 0x8020_0200,
+            func: 0x8020_0300,
+            call: 0x8020_0400,
+        };
+        let cell = 0x8040_0008;
+        let light = code(
+            insn(add),
+            (addr, d),
+            (entries, WayIn::Call),
+            true,
+            cell,
+            None,
+        )
+        .unwrap();
+        let w = |i: usize| u32::from_le_bytes(light[i..i + 4].try_into().unwrap());
+        assert_eq!(jal_offset(w(0)), entries.call as i64 - d as i64);
+        assert_eq!(w(0) >> 7 & 31, 5, "links in t0");
+        assert_eq!(CALL_RET_OFFSET, 4);
+        assert_eq!([w(4), w(8)], [NOP; 2]);
+        let common = code(
+            insn(add),
+            (addr, d),
+            (entries, WayIn::Common),
+            true,
+            cell,
+            None,
+        )
+        .unwrap();
+        assert_eq!(light[12..], common[12..]);
+        let func = code(
+            insn(add),
+            (addr, d),
+            (entries, WayIn::Function),
+            true,
+            cell,
+            None,
+        )
+        .unwrap();
+        let f8 = u32::from_le_bytes(func[8..12].try_into().unwrap());
+        assert_eq!(jal_offset(f8), entries.func as i64 - (d as i64 + 8));
+        assert_eq!(func[..8], common[..8]);
+        // Out of reach of the light entry: no detour.
+        let far = Entries {
+            call: d + (1 << 20),
+            ..entries
+        };
+        assert!(code(insn(add), (addr, d), (far, WayIn::Call), true, cell, None).is_none());
+    }
+
+    /// The light entry's stub keeps `t0` (the detour's link) and jumps
+    /// through `t1`.
+    #[test]
+    fn call_stub_keeps_t0_and_jumps_through_t1() {
+        let c = call_stub_code(0x8020_1234);
+        let w = |i: usize| u32::from_le_bytes(c[i..i + 4].try_into().unwrap());
+        let names: [&str; 4] = core::array::from_fn(|i| decode(insn(w(4 * i))).mnemonic);
+        assert_eq!(names, ["auipc", "ld", "jalr", "addi"]);
+        for i in 0..3 {
+            assert_eq!(w(4 * i) >> 7 & 31, [6, 6, 0][i], "rd of word {i}");
+        }
+        assert_eq!(w(4) >> 15 & 31, 6, "ld from t1");
+        assert_eq!(w(4) >> 20, 16, "ld from auipc + 16 = the literal");
+        assert_eq!(w(8) >> 15 & 31, 6, "jr t1");
+        assert_eq!(c[16..24], 0x8020_1234u64.to_le_bytes());
     }
 
     #[test]

@@ -50,10 +50,12 @@ impl TrapFrame {
         self.x[Self::A0 + n]
     }
     /// First return register `a0`.
+    #[inline]
     pub fn ret(&self) -> usize {
         self.x[Self::A0]
     }
     /// Second return register `a1`.
+    #[inline]
     pub fn ret2(&self) -> usize {
         self.x[Self::A0 + 1]
     }
@@ -81,26 +83,34 @@ impl CallRegs {
         // SAFETY: `repr(transparent)` over `TrapFrame`.
         unsafe { &mut *(tf as *mut TrapFrame).cast::<CallRegs>() }
     }
-    /// Integer argument `n` (`a0`..`a7`); panics past `a7`.
+    /// Integer argument `n` (`a0`..`a7`); panics past `a7`. (Floating
+    /// point arguments, `fa0`..`fa7`, are not saved.)
+    #[inline]
     pub fn arg(&self, n: usize) -> usize {
         self.0.x[Self::arg_reg(n)]
     }
     /// Changes argument `n`: the function sees the new value.
+    #[inline]
     pub fn set_arg(&mut self, n: usize, v: usize) {
         self.0.x[Self::arg_reg(n)] = v;
     }
+    #[inline]
     fn arg_reg(n: usize) -> usize {
         assert!(n < 8, "a function probe sees a0..a7, not argument {n}");
         TrapFrame::A0 + n
     }
-    /// Where the call returns to.
+    /// Where the call returns to (the caller, or the stub of another
+    /// return probe whose function tail-called this one).
+    #[inline]
     pub fn ra(&self) -> usize {
         self.0.ra()
     }
+    #[inline]
     pub fn sp(&self) -> usize {
         self.0.sp()
     }
     /// The function's address.
+    #[inline]
     pub fn pc(&self) -> usize {
         self.0.pc()
     }
@@ -109,7 +119,8 @@ impl CallRegs {
 /// What a function probe's return handler (`on_return`) sees: the return
 /// value, `sp` (the caller's) and where the call returns to. Saved by the
 /// light return trampoline (`trampoline.rs`); what the handler writes to
-/// the return value is what the caller gets.
+/// the return value is what the caller gets. (A floating point return
+/// value, `fa0`/`fa1`, is not saved.)
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ReturnRegs {
@@ -121,31 +132,43 @@ pub struct ReturnRegs {
 
 impl ReturnRegs {
     /// The first return register, `a0`.
+    #[inline]
     pub fn ret(&self) -> usize {
         self.a0
     }
     /// The second return register, `a1` (a two-word return value).
+    #[inline]
     pub fn ret2(&self) -> usize {
         self.a1
     }
     /// Changes `a0`: the caller gets the new value.
+    #[inline]
     pub fn set_ret(&mut self, v: usize) {
         self.a0 = v;
     }
     /// Changes `a1`.
+    #[inline]
     pub fn set_ret2(&mut self, v: usize) {
         self.a1 = v;
     }
+    #[inline]
     pub fn sp(&self) -> usize {
         self.sp
     }
-    /// Where the call returns to.
+    /// Where the call returns to (see `CallRegs::ra`).
+    #[inline]
     pub fn pc(&self) -> usize {
         self.pc
     }
     #[inline(always)]
     pub(crate) fn set_pc(&mut self, pc: usize) {
         self.pc = pc;
+    }
+
+    /// As the light trampoline saves them (its pc set by the library).
+    #[cfg(test)]
+    pub(crate) fn saved(a0: usize, a1: usize, sp: usize) -> Self {
+        ReturnRegs { a0, a1, sp, pc: 0 }
     }
 
     /// The view of a full frame at a return, and back: a return handler
