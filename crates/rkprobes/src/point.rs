@@ -371,10 +371,11 @@ pub(crate) struct OneRet {
     /// entry handler is an `entry` one (documented to have no effect on
     /// them) or none, and the instruction does not write one there.
     pub light: bool,
-    /// A function probe (its call handler, if any, an `on_call` one)
-    /// whose instruction runs in its detour: the light way in takes it
-    /// (`retprobe::call_hit`), through the call made for its handler
-    /// (`CallFn::hit`, or the one for none) and the handler's closure.
+    /// A return probe whose entry handler is an `on_call` one or none
+    /// and whose instruction runs in its detour: the light way in, where
+    /// its detour has one, takes it (`retprobe::call_hit`), through the
+    /// call made for its handler (`CallFn::hit`, or the one for none) and
+    /// the handler's closure.
     pub call: Option<(crate::retprobe::CallHit, *const ())>,
 }
 

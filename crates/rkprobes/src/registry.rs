@@ -171,13 +171,28 @@ impl Registry {
         // text at `addr` may have been rewritten since (code loaded anew, a
         // JIT). An outdated detour is left as it is, for a hart that may
         // still be in it.
-        if let Some(&d) = self.detour_of.get(&(addr, way)) {
-            if kp.detour_at(d).is_some_and(|(_, info)| *info == wanted) {
-                return Some(d);
-            }
+        // A compressed instruction keeping its breakpoint runs only its
+        // detour's copies: any way in will do.
+        let way = match prepared.insn.is_compressed() && second.is_none() {
+            true => WayIn::Common,
+            false => way,
+        };
+        let reusable = |way| {
+            self.detour_of
+                .get(&(addr, way))
+                .copied()
+                .filter(|&d| kp.detour_at(d).is_some_and(|(_, info)| *info == wanted))
+        };
+        if let Some(d) = reusable(way) {
+            return Some(d);
         }
         let i = self.detours_written;
-        let info = kp.detour_info.get(i)?;
+        let Some(info) = kp.detour_info.get(i) else {
+            // The area is used up: one with another way in serves too.
+            return [WayIn::Common, WayIn::Function, WayIn::Call]
+                .into_iter()
+                .find_map(reusable);
+        };
         let d = kp.detours.start + i * DETOUR_SIZE;
         let entries = detour::entries_for(d, kp.detour_entry);
         let cell = kp.detour_cell(d)? as *const _ as usize;
@@ -422,21 +437,38 @@ fn place(
 }
 
 /// The way into the library for a detour made for `probes` at an
-/// instruction `prepared`: the light one for a lone return probe whose
-/// entry handler is none or an `on_call` one and whose instruction runs
-/// out of line (`point::OneRet::call`), the function-entry one for other
-/// return probes.
-fn way_in<'a>(probes: impl Iterator<Item = &'a Probe> + Clone, prepared: &Prepared) -> WayIn {
+/// instruction `prepared` at `addr`: the light one for a lone return
+/// probe whose entry handler is none or an `on_call` one and whose
+/// instruction runs out of line (`point::OneRet::call`), in a function
+/// that leaves `t0`/`t1` free; the function-entry one for other return
+/// probes.
+fn way_in<'a>(
+    kp: &Kprobes,
+    addr: usize,
+    probes: impl Iterator<Item = &'a Probe> + Clone,
+    prepared: &Prepared,
+) -> WayIn {
     use crate::point::Pre;
     if !probes.clone().all(|p| p.ret.is_some()) {
         return WayIn::Common;
     }
     let mut probes = probes;
-    match (probes.next(), probes.next()) {
-        (Some(p), None) if prepared.needs_slot() && matches!(p.pre, None | Some(Pre::Call(_))) => {
-            WayIn::Call
-        }
-        _ => WayIn::Function,
+    let light = match (probes.next(), probes.next()) {
+        (Some(p), None) => prepared.needs_slot() && matches!(p.pre, None | Some(Pre::Call(_))),
+        _ => false,
+    };
+    // The light way takes `t0`/`t1`: not where the function reads them
+    // on entry (code entered through `jalr t0`).
+    let free = || {
+        kp.os.symbol_at(addr).is_some_and(|f| {
+            arch::scratch::entry_leaves_t0_t1_free(f.addr..f.addr + f.size, |at| {
+                original_insn(kp, at)
+            })
+        })
+    };
+    match light && free() {
+        true => WayIn::Call,
+        false => WayIn::Function,
     }
 }
 
@@ -456,7 +488,12 @@ fn uncover(kp: &Kprobes, reg: &mut Registry, addr: usize) -> Result<*mut ProbePo
     let (Some(second), Some(jal)) = (cover.second, cover.jump()) else {
         return Ok(core::ptr::null_mut());
     };
-    let way = way_in(cover.probes.iter().map(|p| &**p), &cover.prepared);
+    let way = way_in(
+        kp,
+        cover.addr,
+        cover.probes.iter().map(|p| &**p),
+        &cover.prepared,
+    );
     let placement =
         place(kp, reg, cover.addr, cover.prepared, None, way, true).ok_or(Error::NoSpace)?;
     let point = ProbePoint::new(cover.addr, cover.prepared, placement, cover.probes.clone());
@@ -511,7 +548,7 @@ pub(crate) fn install_many(
             continue;
         }
         let prepared = items[idxs[0]].1;
-        let way = way_in(idxs.iter().map(|&i| &*items[i].0), &prepared);
+        let way = way_in(kp, addr, idxs.iter().map(|&i| &*items[i].0), &prepared);
         let second = second_for(kp, addr, &prepared, placing);
         let room = reg.points < reg.max_points;
         let Some(placement) = place(kp, reg, addr, prepared, second, way, room) else {

@@ -45,6 +45,7 @@ macro_rules! asm_case {
         extern "C" {
             #[allow(dead_code)]
             pub fn $func(a0: usize, a1: usize) -> usize;
+            #[allow(dead_code)]
             pub static $at: u8;
         }
     };

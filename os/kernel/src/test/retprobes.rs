@@ -33,6 +33,10 @@ pub fn tests() -> Vec<Test> {
             "fprobes::light_kind_through_a_breakpoint",
             light_through_breakpoint
         ),
+        Test::new(
+            "fprobes::function_reading_t0_on_entry_keeps_it",
+            t0_on_entry
+        ),
     ];
     // Each of these for both kinds: return probes (`entry`/`ret`, full
     // frames) and function probes (`on_call`/`on_return`, the light way).
@@ -119,6 +123,24 @@ asm_case!(
     "",
     "addi a0, a0, -1",
     "bnez a0, kt_tail\nret"
+);
+
+// `kt_t0_user` reads `t0` on entry (as code the machine outliner makes
+// does); `kt_t0_caller(a0, _)` calls it with `t0 = a0` and returns what
+// it saw.
+asm_case!(
+    kt_t0_user,
+    kt_t0_user_entry,
+    "",
+    "addi sp, sp, -16",
+    "mv a0, t0\naddi sp, sp, 16\nret"
+);
+asm_case!(
+    kt_t0_caller,
+    kt_t0_caller_at,
+    "addi sp, sp, -16\nsd ra, 8(sp)",
+    "mv t0, a0",
+    "call kt_t0_user\nld ra, 8(sp)\naddi sp, sp, 16\nret"
 );
 
 fn addr_of(name: &str) -> Result<usize, String> {
@@ -573,5 +595,30 @@ fn light_through_breakpoint() -> TestResult {
     check!(!light, "a jump with jump probes off");
     check_eq!(v, 132);
     check_eq!(seen, alloc::vec![(true, true, addr)]);
+    Ok(())
+}
+
+/// A function that reads `t0` on entry gets no light way in (which would
+/// take `t0`): its function probe fires and the function still sees the
+/// caller's `t0`.
+fn t0_on_entry() -> TestResult {
+    let addr = (&raw const kt_t0_user_entry) as usize;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c2 = calls.clone();
+    let p = Kprobe::function(addr)
+        .on_call(move |_: &mut CallRegs, _: &mut rkprobes::RetData| {
+            c2.fetch_add(1, SeqCst);
+        })
+        .on_return(|_: &mut ReturnRegs, _: &rkprobes::RetData| ())
+        .register()
+        .map_err(err)?;
+    let light = light_way_in(addr);
+    // SAFETY: an assembly function of the C ABI (asm_case).
+    let seen = unsafe { kt_t0_caller(black_box(0x1234), 0) };
+    let (hits, in_flight) = (p.hits(), p.in_flight());
+    p.unregister().map_err(err)?;
+    check!(!light, "the light way in on a function reading t0");
+    check_eq!(seen, 0x1234);
+    check_eq!((calls.load(SeqCst), hits, in_flight), (1, 1, 0));
     Ok(())
 }

@@ -604,6 +604,21 @@ mod tests {
     use super::super::simulate::SimOp;
     use super::*;
 
+    /// Where the detours of these tests enter the library.
+    const ENTRIES: Entries = Entries {
+        pre: 0x8020_0100,
+        post: 0x8020_0200,
+        func: 0x8020_0300,
+        call: 0x8020_0400,
+    };
+
+    /// The detour at `d` for `add a0, a0, a1` at `addr`, run out of line,
+    /// its cell at `cell`, entering by `way`.
+    fn add_detour(addr: usize, d: usize, way: WayIn, cell: usize) -> [u8; DETOUR_SIZE] {
+        const ADD: u32 = 0x00b5_0533;
+        code(insn(ADD), (addr, d), (ENTRIES, way), true, cell, None).unwrap()
+    }
+
     fn insn(raw: u32) -> Insn {
         Insn::from_parcels(raw as u16, (raw >> 16) as u16).unwrap()
     }
@@ -633,22 +648,9 @@ mod tests {
     fn detour_layout() {
         let add = 0x00b5_0533; // add a0, a0, a1
         let (addr, d) = (0x8020_1000, 0x8028_0000);
-        let entries = Entries {
-            pre: 0x8020_0100,
-            post: 0x8020_0200,
-            func: 0x8020_0300,
-            call: 0x8020_0400,
-        };
+        let entries = ENTRIES;
         let cell = 0x8040_0008;
-        let c = code(
-            insn(add),
-            (addr, d),
-            (entries, WayIn::Common),
-            true,
-            cell,
-            None,
-        )
-        .unwrap();
+        let c = add_detour(addr, d, WayIn::Common, cell);
         let w = |i: usize| u32::from_le_bytes(c[i..i + 4].try_into().unwrap());
         for at in [0, STEP_AT + 4] {
             assert_eq!(w(at), 0xef01_0113, "addi sp, sp, -272 at {at}");
@@ -709,12 +711,7 @@ mod tests {
     #[test]
     fn a_jump_over_two_instructions_copies_both() {
         let (addr, d) = (0x8020_1002, 0x8028_0000);
-        let entries = Entries {
-            pre: 0x8020_0100,
-            post: 0x8020_0200,
-            func: 0x8020_0300,
-            call: 0x8020_0400,
-        };
+        let entries = ENTRIES;
         let c_li = Insn::from_parcels(0x4505, 0).unwrap(); // c.li a0, 1
         let add = insn(0x00b5_0533); // add a0, a0, a1
         let c = code(
@@ -763,57 +760,26 @@ mod tests {
     /// other (the common path falls back on it).
     #[test]
     fn a_function_probes_detour_links_in_t0_from_its_first_word() {
-        let add = 0x00b5_0533; // add a0, a0, a1
-        let (addr, d) = (0x8020_1000, 0x8028_0000);
-        let entries = Entries {
-            pre: 0x8020_0100,
-            post: 0x8020_0200,
-            func: 0x8020_0300,
-            call: 0x8020_0400,
-        };
-        let cell = 0x8040_0008;
-        let light = code(
-            insn(add),
-            (addr, d),
-            (entries, WayIn::Call),
-            true,
-            cell,
-            None,
-        )
-        .unwrap();
+        let (addr, d, cell) = (0x8020_1000, 0x8028_0000, 0x8040_0008);
+        let light = add_detour(addr, d, WayIn::Call, cell);
         let w = |i: usize| u32::from_le_bytes(light[i..i + 4].try_into().unwrap());
-        assert_eq!(jal_offset(w(0)), entries.call as i64 - d as i64);
+        assert_eq!(jal_offset(w(0)), ENTRIES.call as i64 - d as i64);
         assert_eq!(w(0) >> 7 & 31, 5, "links in t0");
         assert_eq!(CALL_RET_OFFSET, 4);
         assert_eq!([w(4), w(8)], [NOP; 2]);
-        let common = code(
-            insn(add),
-            (addr, d),
-            (entries, WayIn::Common),
-            true,
-            cell,
-            None,
-        )
-        .unwrap();
+        let common = add_detour(addr, d, WayIn::Common, cell);
         assert_eq!(light[12..], common[12..]);
-        let func = code(
-            insn(add),
-            (addr, d),
-            (entries, WayIn::Function),
-            true,
-            cell,
-            None,
-        )
-        .unwrap();
+        let func = add_detour(addr, d, WayIn::Function, cell);
         let f8 = u32::from_le_bytes(func[8..12].try_into().unwrap());
-        assert_eq!(jal_offset(f8), entries.func as i64 - (d as i64 + 8));
+        assert_eq!(jal_offset(f8), ENTRIES.func as i64 - (d as i64 + 8));
         assert_eq!(func[..8], common[..8]);
         // Out of reach of the light entry: no detour.
         let far = Entries {
             call: d + (1 << 20),
-            ..entries
+            ..ENTRIES
         };
-        assert!(code(insn(add), (addr, d), (far, WayIn::Call), true, cell, None).is_none());
+        let add = insn(0x00b5_0533);
+        assert!(code(add, (addr, d), (far, WayIn::Call), true, cell, None).is_none());
     }
 
     /// The light entry's stub keeps `t0` (the detour's link) and jumps

@@ -7,6 +7,7 @@ pub mod insn;
 pub mod order;
 pub mod prepare;
 pub mod region;
+pub mod scratch;
 pub mod simulate;
 pub mod slot;
 pub mod trampoline;
