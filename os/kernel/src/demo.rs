@@ -7,7 +7,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::hint::black_box;
 use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use rkprobes::{Kprobe, RetData, TrapFrame};
+use rkprobes::{CallRegs, Kprobe, RetData, ReturnRegs, TrapFrame};
 
 /// Naive Fibonacci: recursive, so its return probe sees many live calls.
 #[inline(never)]
@@ -65,6 +65,29 @@ pub fn run() {
     if let Ok(p) = p {
         println!(
             "  fib(6) = {r}: {} calls traced, {} missed",
+            p.hits(),
+            p.missed()
+        );
+        let _ = p.unregister();
+    }
+
+    println!(
+        "\n== function probe on demo_fib (on_call/on_return: arguments and return value \
+         only, the light way in and out) =="
+    );
+    let p = Kprobe::symbol("kernel::demo::demo_fib")
+        .on_call(|r: &mut CallRegs, d: &mut RetData| d[0] = r.arg(0))
+        .on_return(|r: &mut ReturnRegs, d: &RetData| {
+            if d[0] >= 5 {
+                println!("  [fprobe] fib({}) = {}", d[0], r.ret());
+            }
+        })
+        .maxactive(32)
+        .register();
+    let r = demo_fib(7);
+    if let Ok(p) = p {
+        println!(
+            "  fib(7) = {r}: {} calls traced, {} missed",
             p.hits(),
             p.missed()
         );
