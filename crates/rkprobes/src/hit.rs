@@ -12,7 +12,7 @@ use crate::arch::current::detour::{self, CopyFault};
 use crate::arch::current::{self as arch, simulate::Bound, Exec, Run, TrapFrame};
 use crate::global::{self, Kprobes};
 use crate::hart::{HartState, Step};
-use crate::point::{Fast, OnePre, OneRet, Pre, PreAction, ProbePoint};
+use crate::point::{Fast, OnePre, OneRet, Post, Pre, PreAction, ProbePoint};
 use core::sync::atomic::Ordering;
 
 /// Handles a breakpoint exception. Returns `true` if it was a probe's (the
@@ -525,6 +525,7 @@ fn finish_scratch_step(kp: &Kprobes, hart: &HartState, tf: &mut TrapFrame) -> bo
     true
 }
 
+#[inline(never)]
 #[link_section = ".text.rkprobes"]
 fn run_post(point: &ProbePoint, tf: &mut TrapFrame) {
     if point.second.is_some() {
@@ -551,10 +552,21 @@ fn post_handlers(point: &ProbePoint, tf: &mut TrapFrame) {
         .iter()
         .filter(|p| p.ret.is_none() && p.is_enabled())
     {
-        if let Some(post) = &probe.post {
-            post.call(tf, &[0; 4]);
+        match &probe.post {
+            // The usual one tested alone; the others out of line.
+            Some(Post::Fn(f)) => f(tf),
+            Some(post) => other_post(post, tf),
+            None => {}
         }
     }
+}
+
+/// A seed post handler (behind its lock), or a return handler run as an
+/// instruction probe's.
+#[inline(never)]
+#[link_section = ".text.rkprobes"]
+fn other_post(post: &Post, tf: &mut TrapFrame) {
+    post.call(tf, &[0; 4]);
 }
 
 /// Whether the text at `pc` currently holds a breakpoint.
