@@ -204,13 +204,13 @@ impl CallPool {
     /// cancelled.
     #[inline(always)]
     pub unsafe fn claimed(&self, index: usize) -> Claim<'_> {
+        // SAFETY: a claimed index is below the capacity (`claim`).
+        let at = unsafe { self.at_unchecked(index) };
         Claim {
             pool: self,
-            // SAFETY: a claimed index is below the capacity (`claim`).
-            slot: unsafe { self.slots.get_unchecked(index) },
-            // SAFETY: as above; a mask word per 64 slots.
-            masks: unsafe { self.masks.get_unchecked(index / 64) },
-            bit: 1 << (index % 64),
+            slot: at.slot,
+            masks: at.masks,
+            bit: at.bit,
             index,
         }
     }
@@ -309,9 +309,7 @@ impl CallPool {
     /// call since).
     #[inline(always)]
     pub fn returning(&self, i: usize, sp: usize) -> Option<Found<'_>> {
-        let at = self.at(i)?;
-        let ready = at.masks.ready.load(Ordering::Acquire) & at.bit != 0;
-        (ready && at.slot.sp.load(Ordering::Relaxed) == sp).then_some(Found { at })
+        Self::found_if(self.at(i)?, sp, Ordering::Acquire)
     }
 
     /// `returning` for slot `i` without the bounds check (a kernel
@@ -323,18 +321,15 @@ impl CallPool {
     /// `i` must be below the capacity.
     #[inline(always)]
     pub unsafe fn returning_at(&self, i: usize, sp: usize) -> Option<Found<'_>> {
-        debug_assert!(i < self.capacity());
-        // SAFETY: `i` is below the capacity (the caller's contract), and
-        // there is a mask word per 64 slots.
-        let at = unsafe {
-            At {
-                slot: self.slots.get_unchecked(i),
-                masks: self.masks.get_unchecked(i / 64),
-                bit: 1 << (i % 64),
-                index: i,
-            }
-        };
-        let ready = at.masks.ready.load(Ordering::Relaxed) & at.bit != 0;
+        // SAFETY: per the contract.
+        Self::found_if(unsafe { self.at_unchecked(i) }, sp, Ordering::Relaxed)
+    }
+
+    /// The call at `at`, if it is in flight and was entered with `sp`
+    /// (its ready bit read with `order`).
+    #[inline(always)]
+    fn found_if(at: At<'_>, sp: usize, order: Ordering) -> Option<Found<'_>> {
+        let ready = at.masks.ready.load(order) & at.bit != 0;
         (ready && at.slot.sp.load(Ordering::Relaxed) == sp).then_some(Found { at })
     }
 
@@ -352,16 +347,27 @@ impl CallPool {
     /// Slot `i` and its bit, if the pool has one.
     #[inline(always)]
     fn at(&self, index: usize) -> Option<At<'_>> {
-        let slot = self.slots.get(index)?;
-        // SAFETY: there is a mask word for every 64 slots (`with`), and
-        // `index` is a slot's.
-        let masks = unsafe { self.masks.get_unchecked(index / 64) };
-        Some(At {
-            slot,
-            masks,
-            bit: 1 << (index % 64),
-            index,
-        })
+        // SAFETY: checked against the capacity first.
+        (index < self.capacity()).then(|| unsafe { self.at_unchecked(index) })
+    }
+
+    /// `at` without the check.
+    ///
+    /// # Safety
+    /// `index` must be below the capacity.
+    #[inline(always)]
+    unsafe fn at_unchecked(&self, index: usize) -> At<'_> {
+        debug_assert!(index < self.capacity());
+        // SAFETY: per the contract; there is a mask word for every 64
+        // slots (`with`).
+        unsafe {
+            At {
+                slot: self.slots.get_unchecked(index),
+                masks: self.masks.get_unchecked(index / 64),
+                bit: 1 << (index % 64),
+                index,
+            }
+        }
     }
 
     /// A word of slot `index`'s owner; 0 in a pool without owners.
@@ -498,16 +504,22 @@ impl<'a> Claim<'a> {
     /// return).
     #[inline(always)]
     pub fn zeroed_data(&mut self) -> &mut RetData {
+        // SAFETY: nobody else reads or writes a claimed slot before it is
+        // published (the cold paths and returns look at ready slots only),
+        // and the borrow of `self` ends before `publish`.
+        unsafe { &mut *self.zero_data() }
+    }
+
+    /// The slot's data, zeroed, as plain words (`[AtomicUsize; 4]` has the
+    /// layout of `[usize; 4]`, and its cells may be written through a
+    /// shared reference).
+    #[inline(always)]
+    fn zero_data(&self) -> *mut RetData {
         let data = &self.slot().data;
         for d in data {
             d.store(0, Ordering::Relaxed);
         }
-        // SAFETY: `[AtomicUsize; 4]` has the layout of `[usize; 4]`, and
-        // its cells may be written through a shared reference. Nobody
-        // else reads or writes a claimed slot before it is published (the
-        // cold paths and returns look at ready slots only), and the
-        // borrow of `self` ends before `publish`.
-        unsafe { &mut *data.as_ptr().cast_mut().cast::<RetData>() }
+        data.as_ptr().cast_mut().cast::<RetData>()
     }
 
     /// Puts the call in flight: entered with `sp`, returning to
@@ -542,16 +554,10 @@ impl<'a> Claim<'a> {
             self.pool.owners.is_none(),
             "`publish_zeroed` on a pool that `fill`s"
         );
-        let slot = self.slot();
-        for d in &slot.data {
-            d.store(0, Ordering::Relaxed);
-        }
-        let data = slot.data.as_ptr().cast_mut().cast::<RetData>();
+        let data = self.zero_data();
         self.put(sp, ret_addr);
-        // SAFETY: `[AtomicUsize; 4]` has the layout of `[usize; 4]`, and
-        // its cells may be written through a shared reference. The call is
-        // the caller's: only its return (after the handler), `unpublish`
-        // or an unsafe `reclaim` ends it.
+        // SAFETY: the call is the caller's: only its return (after the
+        // handler), `unpublish` or an unsafe `reclaim` ends it.
         unsafe { &mut *data }
     }
 

@@ -59,65 +59,66 @@ pub type RetData = [usize; 4];
 
 /// A seed-style handler: `Arc<Mutex<dyn FnMut(&mut TrapFrame) + Send>>`.
 pub type SeedHandler = Arc<Mutex<dyn FnMut(&mut TrapFrame) + Send>>;
-/// A lock-free handler of the idiomatic API, with its closure's own code
-/// at hand (`call_as::<G>`): the short hit paths call that directly, not
-/// through the trait object's table. `call_as` sits in the library's
-/// section, with the handler's body inlined: a probe there would only ever
-/// count nested misses, so it is blacklisted with the hit path.
-macro_rules! direct_fn {
-    ($(#[$doc:meta])* $name:ident, ($($arg:ident: $ty:ty),*) -> $ret:ty) => {
-        $(#[$doc])*
-        pub struct $name {
-            f: Box<dyn Fn($($ty),*) -> $ret + Send + Sync>,
-            code: unsafe fn(*const (), $($ty),*) -> $ret,
-        }
-
-        impl $name {
-            pub fn new<G: Fn($($ty),*) -> $ret + Send + Sync + 'static>(g: G) -> Self {
-                /// Calls the closure of type `G` at `data`.
-                ///
-                /// # Safety
-                /// `data` must point to a live `G`.
-                #[link_section = ".text.rkprobes"]
-                unsafe fn call_as<G: Fn($($ty),*) -> $ret>(data: *const (), $($arg: $ty),*) -> $ret {
-                    // SAFETY: per the contract.
-                    unsafe { (*data.cast::<G>())($($arg),*) }
-                }
-                $name {
-                    f: Box::new(g),
-                    code: call_as::<G>,
-                }
-            }
-
-            /// Runs the handler, through its own code.
-            #[inline(always)]
-            pub fn call(&self, $($arg: $ty),*) -> $ret {
-                // SAFETY: `f` is the closure `code` was made for (`new`).
-                unsafe { (self.code)(self.data(), $($arg),*) }
-            }
-
-            /// The closure's address, for `code`.
-            fn data(&self) -> *const () {
-                (&*self.f as *const (dyn Fn($($ty),*) -> $ret + Send + Sync)).cast()
-            }
-        }
-    };
+/// A lock-free handler of the idiomatic API, with code made for its
+/// closure's type at hand (`hit`, given the closure's address, `data`):
+/// the short hit paths call that directly, not through the trait
+/// object's table. Such code sits in the library's section, with the
+/// handler's body inlined: a probe there would only ever count nested
+/// misses, so it is blacklisted with the hit path.
+pub struct Handler<C: ?Sized, H> {
+    f: Box<C>,
+    pub(crate) hit: H,
 }
 
-direct_fn!(
-    /// A plain pre handler.
-    PreFn, (tf: &mut TrapFrame) -> PreAction
-);
+impl<C: ?Sized, H> Handler<C, H> {
+    /// The closure's address, for `hit`.
+    #[inline(always)]
+    pub(crate) fn data(&self) -> *const () {
+        (&*self.f as *const C).cast()
+    }
+}
+
+type PreClosure = dyn Fn(&mut TrapFrame) -> PreAction + Send + Sync;
 type CallClosure = dyn Fn(&mut CallRegs, &mut RetData) -> EntryAction + Send + Sync;
 type ReturnClosure = dyn Fn(&mut ReturnRegs, &RetData) + Send + Sync;
 
-/// A function probe's call handler (`on_call`), with the whole call of its
-/// probe made for it (`retprobe::call_with::<G>`, the handler inlined):
-/// the light way in makes one call, which keeps little across the
-/// handler.
-pub struct CallFn {
-    f: Box<CallClosure>,
-    pub(crate) hit: crate::retprobe::CallHit,
+/// A plain pre handler, with the code that calls it.
+pub type PreFn = Handler<PreClosure, unsafe fn(*const (), &mut TrapFrame) -> PreAction>;
+/// A function probe's call handler (`on_call`), with the whole call of
+/// its probe made for it (`retprobe::call_with::<G>`, the handler
+/// inlined): the light way in makes one call, which keeps nothing across
+/// the handler.
+pub type CallFn = Handler<CallClosure, crate::retprobe::CallHit>;
+/// A function probe's return handler (`on_return`), with the part of its
+/// return that runs it made for it (`retprobe::return_with::<G>`).
+pub type ReturnFn = Handler<ReturnClosure, crate::retprobe::ReturnHit>;
+
+impl PreFn {
+    pub fn new<G: Fn(&mut TrapFrame) -> PreAction + Send + Sync + 'static>(g: G) -> Self {
+        /// Calls the closure of type `G` at `data`.
+        ///
+        /// # Safety
+        /// `data` must point to a live `G`.
+        #[link_section = ".text.rkprobes"]
+        unsafe fn call_as<G: Fn(&mut TrapFrame) -> PreAction>(
+            data: *const (),
+            tf: &mut TrapFrame,
+        ) -> PreAction {
+            // SAFETY: per the contract.
+            unsafe { (*data.cast::<G>())(tf) }
+        }
+        Handler {
+            f: Box::new(g),
+            hit: call_as::<G>,
+        }
+    }
+
+    /// Runs the handler, through its own code.
+    #[inline(always)]
+    pub fn call(&self, tf: &mut TrapFrame) -> PreAction {
+        // SAFETY: `hit` was made for the closure `f` (`new`).
+        unsafe { (self.hit)(self.data(), tf) }
+    }
 }
 
 impl CallFn {
@@ -125,7 +126,7 @@ impl CallFn {
     where
         G: Fn(&mut CallRegs, &mut RetData) -> EntryAction + Send + Sync + 'static,
     {
-        CallFn {
+        Handler {
             f: Box::new(g),
             hit: crate::retprobe::call_with::<G>,
         }
@@ -135,23 +136,11 @@ impl CallFn {
     pub fn call(&self, regs: &mut CallRegs, data: &mut RetData) -> EntryAction {
         (self.f)(regs, data)
     }
-
-    /// The closure's address, for `hit`.
-    pub(crate) fn data(&self) -> *const () {
-        (&*self.f as *const CallClosure).cast()
-    }
-}
-
-/// A function probe's return handler (`on_return`), with the part of its
-/// return that runs it made for it (`retprobe::return_with::<G>`).
-pub struct ReturnFn {
-    f: Box<ReturnClosure>,
-    pub(crate) hit: crate::retprobe::ReturnHit,
 }
 
 impl ReturnFn {
     pub fn new<G: Fn(&mut ReturnRegs, &RetData) + Send + Sync + 'static>(g: G) -> Self {
-        ReturnFn {
+        Handler {
             f: Box::new(g),
             hit: crate::retprobe::return_with::<G>,
         }
@@ -160,11 +149,6 @@ impl ReturnFn {
     /// Runs the handler (off the light way).
     pub fn call(&self, regs: &mut ReturnRegs, data: &RetData) {
         (self.f)(regs, data)
-    }
-
-    /// The closure's address, for `hit`.
-    pub(crate) fn data(&self) -> *const () {
-        (&*self.f as *const ReturnClosure).cast()
     }
 }
 
@@ -438,7 +422,7 @@ impl ProbePoint {
                 (None, Some(Pre::Fn(f))) if one.post.is_none() => Fast::OnePre(OnePre {
                     probe: Arc::as_ptr(one),
                     data: f.data(),
-                    call: f.code,
+                    call: f.hit,
                 }),
                 _ => Fast::One(one.clone()),
             },

@@ -289,9 +289,7 @@ pub(crate) unsafe fn return_with<G: Fn(&mut ReturnRegs, &RetData)>(
 ) -> usize {
     // SAFETY: per the contract.
     let g = unsafe { &*closure.cast::<G>() };
-    on_return(probe, regs, index, (hart, nested), |regs, data| {
-        g(regs, data)
-    })
+    on_return(probe, regs, index, (hart, nested), g)
 }
 
 #[link_section = ".text.rkprobes"]

@@ -182,19 +182,17 @@ pub fn code(
     // copy (no extra instruction per hit); the word after it is unused.
     let second_on = second.map_or(jal(0, at(SECOND_AT), back), |s| Some(padded(s)))?;
     let second_off = second.map_or(jal(0, at(SECOND_OFF_AT), back), |s| Some(padded(s)))?;
+    let framed = |entry| {
+        Some([
+            ADDI_SP_SP_MINUS_FRAME,
+            SD_RA_8_SP,
+            jal(1, at(ENTRY_JAL_AT), entry)?,
+        ])
+    };
     let head = match way {
         WayIn::Call => [jal(5, at(0), entries.call)?, NOP, NOP],
-        WayIn::Common | WayIn::Function => {
-            let entry = match way {
-                WayIn::Function => entries.func,
-                _ => entries.pre,
-            };
-            [
-                ADDI_SP_SP_MINUS_FRAME,
-                SD_RA_8_SP,
-                jal(1, at(ENTRY_JAL_AT), entry)?,
-            ]
-        }
+        WayIn::Common => framed(entries.pre)?,
+        WayIn::Function => framed(entries.func)?,
     };
     let words = [
         head[0],
@@ -390,6 +388,14 @@ core::arch::global_asm!(
     .globl rkprobes_detour_call_entry
     .type rkprobes_detour_call_entry, @function
     .p2align 2
+    /* The registers a call may pass that a Rust call may change (all
+       but t0/t1, free at a function's entry, and ra, sp), each in its
+       frame word: `call_regs sd` saves them, `call_regs ld` restores. */
+    .macro call_regs op
+    .irp i, 7,10,11,12,13,14,15,16,17,28,29,30,31
+    \op     x\i, \i*8(sp)
+    .endr
+    .endm
 rkprobes_detour_call_entry:
     /* t0 = D + 4 names the detour. Saved: what a call passes, and what a
        Rust call may change (t0 and t1 hold nothing at a function's
@@ -399,9 +405,7 @@ rkprobes_detour_call_entry:
     sd      t0, 32*8(sp)
     csrrci  t1, sstatus, 2
     sd      t1, 33*8(sp)
-    .irp i, 7,10,11,12,13,14,15,16,17,28,29,30,31
-    sd      x\i, \i*8(sp)
-    .endr
+    call_regs sd
     addi    t1, sp, {frame}
     sd      t1, 2*8(sp)
     mv      a0, sp
@@ -412,9 +416,8 @@ rkprobes_detour_call_entry:
     /* On into the copy, interrupts still masked: the copy at D + 12
        enables them after the instruction (they were on at the probe). */
     mv      t0, a0
-    .irp i, 1,7,10,11,12,13,14,15,16,17,28,29,30,31
-    ld      x\i, \i*8(sp)
-    .endr
+    ld      ra, 1*8(sp)
+    call_regs ld
     addi    sp, sp, {frame}
     jr      t0
 1:  /* Not a hit this way can take: back to the state at D + 8 (interrupts
@@ -425,9 +428,7 @@ rkprobes_detour_call_entry:
     csrs    sstatus, t0
     ld      t0, 32*8(sp)
     addi    ra, t0, {gap}
-    .irp i, 7,10,11,12,13,14,15,16,17,28,29,30,31
-    ld      x\i, \i*8(sp)
-    .endr
+    call_regs ld
     j       rkprobes_detour_entry
     .size rkprobes_detour_call_entry, . - rkprobes_detour_call_entry
     .popsection
